@@ -1,0 +1,245 @@
+// BatchNormalization (inference, and the training-mode statistics of opset 14+), Softmax and
+// LogSoftmax (both semantic eras: coerced to 2-D before opset 13, a single axis from 13).
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <type_traits>
+#include <vector>
+
+#include "common.h"
+#include "register.h"
+
+namespace quint::ops {
+
+namespace {
+
+template <class T>
+const T* in_ptr(const RunContext& ctx, size_t i) {
+  return static_cast<const T*>(ctx.in(i).raw());
+}
+template <class T>
+T* out_ptr(const RunContext& ctx, size_t i) {
+  return static_cast<T*>(ctx.out(i).raw());
+}
+
+// Calls make(T{}) for float32 or float64 and fails for every other type.
+template <class Make>
+std::unique_ptr<Kernel> visit_real(DType t, const char* what, Make&& make) {
+  if (t == DType::Float32) return make(float{});
+  if (t == DType::Float64) return make(double{});
+  fail(what, " must be float32 or float64, got ", dtype_name(t));
+}
+
+// ---- BatchNormalization ---------------------------------------------------------------------
+
+// x is [N, C, D1 … Dk], seen as N × C blocks of `inner` = D1·…·Dk elements; the parameters are
+// per channel. (Before opset 9 `spatial`=0 gives one parameter per element of C × D1 … Dk:
+// that is the same loop with C·D1·…·Dk channels of 1 element.)
+struct BatchNormLayout {
+  int64_t batch = 1, channels = 1, inner = 1;
+};
+
+// Inference: y = scale · (x − mean) / sqrt(var + epsilon) + bias, evaluated in T in exactly
+// this order (the ONNX reference's expression).
+//
+// Training (opset 14+, training_mode=1): mean and var are the batch's own statistics per channel
+// (population variance, over N and the spatial dims, accumulated in double), y uses them, and
+// the optional outputs are the updated running statistics
+//   running_mean = mean_in · momentum + batch_mean · (1 − momentum)   (same for var).
+template <class T>
+class BatchNormKernel final : public Kernel {
+ public:
+  BatchNormKernel(BatchNormLayout l, T epsilon, T momentum, bool training)
+      : l_(l), epsilon_(epsilon), momentum_(momentum), training_(training) {}
+
+  void run(const RunContext& ctx) const override {
+    const T* x = in_ptr<T>(ctx, 0);
+    const T* scale = in_ptr<T>(ctx, 1);
+    const T* bias = in_ptr<T>(ctx, 2);
+    const T* mean_in = in_ptr<T>(ctx, 3);
+    const T* var_in = in_ptr<T>(ctx, 4);
+    T* y = out_ptr<T>(ctx, 0);
+    const int64_t C = l_.channels, inner = l_.inner, N = l_.batch;
+    const T* mean = mean_in;
+    const T* var = var_in;
+    std::vector<T> batch_mean, batch_var;
+    if (training_) {
+      batch_mean.resize(static_cast<size_t>(C));
+      batch_var.resize(static_cast<size_t>(C));
+      ctx.parallel->parallel_for(C, 1, [&](int64_t b, int64_t e) {
+        for (int64_t c = b; c < e; ++c) {
+          const double count = static_cast<double>(N * inner);
+          double sum = 0;
+          for (int64_t n = 0; n < N; ++n) {
+            const T* xc = x + (n * C + c) * inner;
+            for (int64_t i = 0; i < inner; ++i) sum += xc[i];
+          }
+          const double m = sum / count;
+          double sq = 0;
+          for (int64_t n = 0; n < N; ++n) {
+            const T* xc = x + (n * C + c) * inner;
+            for (int64_t i = 0; i < inner; ++i) sq += (xc[i] - m) * (xc[i] - m);
+          }
+          batch_mean[c] = static_cast<T>(m);
+          batch_var[c] = static_cast<T>(sq / count);
+        }
+      });
+      mean = batch_mean.data();
+      var = batch_var.data();
+      const T keep = momentum_, take = T{1} - momentum_;
+      if (ctx.outputs.size() > 1 && ctx.outputs[1])
+        for (int64_t c = 0; c < C; ++c) out_ptr<T>(ctx, 1)[c] = mean_in[c] * keep + mean[c] * take;
+      if (ctx.outputs.size() > 2 && ctx.outputs[2])
+        for (int64_t c = 0; c < C; ++c) out_ptr<T>(ctx, 2)[c] = var_in[c] * keep + var[c] * take;
+    }
+    ctx.parallel->parallel_for(N * C, std::max<int64_t>(1, 16384 / std::max<int64_t>(inner, 1)),
+                               [&](int64_t b, int64_t e) {
+      for (int64_t nc = b; nc < e; ++nc) {
+        const int64_t c = nc % C;
+        const T m = mean[c], s = scale[c], bi = bias[c];
+        const T d = std::sqrt(var[c] + epsilon_);
+        const T* xc = x + nc * inner;
+        T* yc = y + nc * inner;
+        for (int64_t i = 0; i < inner; ++i) yc[i] = s * (xc[i] - m) / d + bi;
+      }
+    });
+  }
+
+ private:
+  BatchNormLayout l_;
+  T epsilon_, momentum_;
+  bool training_;
+};
+
+std::unique_ptr<Kernel> build_batch_norm(BuildContext& ctx) {
+  const int opset = ctx.node().opset;
+  ctx.expect_inputs(5, 5);
+  const ValueInfo& x = ctx.input(0);
+  if (x.shape.size() < 2) fail("X must have rank >= 2 (N x C x ...), has shape ", shape_str(x.shape));
+  bool training = false;
+  if (opset >= 14) {
+    const int64_t mode = ctx.attrs().get_int("training_mode", 0);
+    if (mode != 0 && mode != 1) fail("training_mode must be 0 or 1, got ", mode);
+    training = mode == 1;
+    if (!training && ctx.num_outputs() > 1)
+      fail("outputs running_mean and running_var exist only with training_mode=1, but the node has ",
+           ctx.num_outputs(), " outputs");
+  } else if (ctx.num_outputs() > 1) {
+    // Opsets 1-9 define training outputs (mean, var, saved_mean, saved_var) whose meaning the
+    // spec leaves loose (saved_var: variance or inverse std?); inference is all quint does there.
+    fail("training-mode outputs of BatchNormalization before opset 14 are not supported (the node has ",
+         ctx.num_outputs(), " outputs; inference has 1)");
+  }
+  const bool spatial = opset >= 9 || ctx.attrs().get_int("spatial", 1) != 0;
+
+  BatchNormLayout l;
+  l.batch = x.shape[0];
+  l.channels = x.shape[1];
+  for (size_t i = 2; i < x.shape.size(); ++i) l.inner *= x.shape[i];
+  if (!spatial) {
+    l.channels *= l.inner;
+    l.inner = 1;
+  }
+  const char* names[] = {"X", "scale", "B", "input_mean", "input_var"};
+  for (size_t i = 1; i < 5; ++i) {
+    const ValueInfo& p = ctx.input(i);
+    if (p.dtype != x.dtype)
+      fail(names[i], " must have X's type ", dtype_name(x.dtype), ", got ", dtype_name(p.dtype),
+           " (mixed precisions are not supported)");
+    const bool ok = spatial ? (p.shape.size() == 1 && p.shape[0] == l.channels)
+                            : shape_numel(p.shape) == l.channels;
+    if (!ok)
+      fail(names[i], " must have ", l.channels, " elements (", spatial ? "one per channel" : "C x D1 x ... (spatial=0)",
+           "), has shape ", shape_str(p.shape));
+  }
+  const float epsilon = ctx.attrs().get_float("epsilon", 1e-5f);
+  const float momentum = ctx.attrs().get_float("momentum", 0.9f);
+  if (!(epsilon >= 0) || !std::isfinite(epsilon)) fail("epsilon must be finite and >= 0, got ", epsilon);
+  ctx.set_output(0, x.dtype, x.shape);
+  if (training) {
+    ctx.set_output(1, x.dtype, {l.channels});
+    ctx.set_output(2, x.dtype, {l.channels});
+  }
+  return visit_real(x.dtype, "X", [&](auto tag) -> std::unique_ptr<Kernel> {
+    using T = decltype(tag);
+    return std::make_unique<BatchNormKernel<T>>(l, static_cast<T>(epsilon), static_cast<T>(momentum), training);
+  });
+}
+
+// ---- Softmax / LogSoftmax -------------------------------------------------------------------
+
+// The input is seen as [outer, n, inner] and each of the outer × inner lanes (n elements apart
+// by `inner`) is normalized on its own:
+//   softmax:     y_j = e^(x_j − m) / Σ_k e^(x_k − m)
+//   log-softmax: y_j = (x_j − m) − log Σ_k e^(x_k − m)
+// with m = max_k x_k, which leaves the result unchanged and keeps e^(…) ≤ 1 (no overflow).
+// The sum is accumulated in double.
+template <class T, bool Log>
+class SoftmaxKernel final : public Kernel {
+ public:
+  SoftmaxKernel(int64_t outer, int64_t n, int64_t inner) : outer_(outer), n_(n), inner_(inner) {}
+  void run(const RunContext& ctx) const override {
+    const T* x = in_ptr<T>(ctx, 0);
+    T* y = out_ptr<T>(ctx, 0);
+    const int64_t n = n_, inner = inner_;
+    if (n == 0) return;
+    ctx.parallel->parallel_for(outer_ * inner, std::max<int64_t>(1, 4096 / n), [&](int64_t b, int64_t e) {
+      for (int64_t lane = b; lane < e; ++lane) {
+        const int64_t base = (lane / inner) * n * inner + lane % inner;
+        const T* xl = x + base;
+        T* yl = y + base;
+        T m = xl[0];
+        for (int64_t j = 1; j < n; ++j) m = xl[j * inner] > m ? xl[j * inner] : m;
+        double sum = 0;
+        for (int64_t j = 0; j < n; ++j) {
+          const T v = std::exp(xl[j * inner] - m);
+          sum += v;
+          if constexpr (!Log) yl[j * inner] = v;
+        }
+        if constexpr (Log) {
+          const T log_sum = static_cast<T>(std::log(sum));
+          for (int64_t j = 0; j < n; ++j) yl[j * inner] = (xl[j * inner] - m) - log_sum;
+        } else {
+          const T s = static_cast<T>(sum);
+          for (int64_t j = 0; j < n; ++j) yl[j * inner] /= s;
+        }
+      }
+    });
+  }
+
+ private:
+  int64_t outer_, n_, inner_;
+};
+
+template <bool Log>
+std::unique_ptr<Kernel> build_softmax(BuildContext& ctx) {
+  ctx.expect_inputs(1, 1);
+  const ValueInfo& x = ctx.input(0);
+  const int64_t rank = static_cast<int64_t>(x.shape.size());
+  if (rank == 0) fail("the input must have rank >= 1, it is a scalar");
+  const int opset = ctx.node().opset;
+  int64_t axis = normalize_axis(ctx.attrs().get_int("axis", opset < 13 ? 1 : -1), rank);
+  int64_t outer = 1, n = 1, inner = 1;
+  for (int64_t i = 0; i < axis; ++i) outer *= x.shape[i];
+  if (opset < 13) {
+    // Coerced to 2-D: [d0 … d(axis-1)] × [d(axis) … d(rank-1)], normalized along the second.
+    for (int64_t i = axis; i < rank; ++i) n *= x.shape[i];
+  } else {
+    n = x.shape[axis];
+    for (int64_t i = axis + 1; i < rank; ++i) inner *= x.shape[i];
+  }
+  ctx.set_output(0, x.dtype, x.shape);
+  return visit_real(x.dtype, "input", [&](auto tag) -> std::unique_ptr<Kernel> {
+    return std::make_unique<SoftmaxKernel<decltype(tag), Log>>(outer, n, inner);
+  });
+}
+
+}  // namespace
+
+void register_normalization(Registry& r) {
+  r.add({"ai.onnx", "BatchNormalization", 1, 1000, build_batch_norm});
+  r.add({"ai.onnx", "Softmax", 1, 1000, build_softmax<false>});
+  r.add({"ai.onnx", "LogSoftmax", 1, 1000, build_softmax<true>});
+}
+
+}  // namespace quint::ops

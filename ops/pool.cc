@@ -1,0 +1,511 @@
+// Pooling: MaxPool, AveragePool, GlobalMaxPool, GlobalAveragePool (ai.onnx) and
+// QLinearAveragePool (com.microsoft).
+//
+// A window of output o along a spatial dim reads taps j = 0..k−1 at input position
+// o·stride − pad_begin + j·dilation; taps outside [0, in) are padding.
+//   MaxPool:     y = the first valid tap, replaced by each later tap (scan order d, h, w) that is
+//                strictly greater: padding never wins (it acts as −inf; an integer window keeps
+//                the type's minimum only if it has no valid tap). NaN handling follows from that
+//                rule, as in ONNX Runtime's kernel with Indices. Indices (int64, opset 8+): the
+//                flat position of the chosen tap in the input, (n·C + c)·spatial + position, the
+//                position in row-major order (storage_order 0) or column-major (1:
+//                i0 + i1·D0 + i2·D0·D1); −1 for a window without valid taps.
+//   AveragePool: y = fl32(Σ valid taps, summed in scan order) / count, count = the valid taps
+//                (count_include_pad 0) or the taps inside the padded extent [−pad_begin,
+//                in + pad_end) (count_include_pad 1; with ceil_mode a window may run beyond it).
+//   QLinearAveragePool, measured bit for bit against ONNX Runtime 1.30 (1-D/2-D/3-D, ceil_mode,
+//                auto_pad, count_include_pad, channels_last; uint8 and int8):
+//                  r = fl32(fl32(Σ fl32((x − x_zp)·x_s)) / count)     (sum in scan order)
+//                  y = sat(rne(fl32(fl32(r / y_s) + y_zp)))           (zero point added before rounding)
+//                where count_include_pad 1 divides by the whole kernel volume (unlike the float
+//                AveragePool, even for a ceil_mode window running past the padded input). When the
+//                kernel covers the whole input with no padding, ONNX Runtime switches to
+//                QLinearGlobalAveragePool's integer formula:
+//                  acc = Σ (x − x_zp) (int32),  s = fl32(x_s / fl32(y_s·N)),
+//                  y = sat(rne(fl32(fl32(acc)·s)) + y_zp)             (zero point added after rounding)
+//                Integer AveragePool (an extension: ONNX defines AveragePool for float types
+//                only) is exactly QLinearAveragePool with equal input and output scale and zero
+//                point, taken from the input's quantization (1 and 0 when it has none).
+// ONNX Runtime rejects pads that are not smaller than the kernel; so does quint (a window would
+// otherwise be all padding).
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <limits>
+#include <memory>
+
+#include "arith/requant.h"
+#include "common.h"
+#include "register.h"
+
+namespace quint::ops {
+
+namespace {
+
+// Per spatial slot and output index: valid taps [lo, hi) and the taps inside the padded extent.
+struct Taps {
+  std::vector<int64_t> lo, hi, full;
+};
+
+// The geometry of one pooling node. Tensors are NCHW, or NHWC (channels_last, QLinearAveragePool):
+// element (n, c, p) of a plane lives at n·plane_batch + c·plane_channel + p·elem_stride.
+struct PoolPlan {
+  WindowGeometry g;
+  int64_t batch = 0, channels = 0;
+  bool channels_last = false;
+  std::array<Taps, 3> taps;
+
+  int64_t in_base(int64_t n, int64_t c) const {
+    return channels_last ? n * g.in_size() * channels + c : (n * channels + c) * g.in_size();
+  }
+  int64_t out_base(int64_t n, int64_t c) const {
+    return channels_last ? n * g.out_size() * channels + c : (n * channels + c) * g.out_size();
+  }
+  int64_t stride() const { return channels_last ? channels : 1; }
+};
+
+void compute_taps(PoolPlan& p) {
+  const WindowGeometry& g = p.g;
+  for (int d = 0; d < 3; ++d) {
+    Taps& t = p.taps[d];
+    const int64_t k = g.kernel[d], dil = g.dilation[d], in = g.in[d];
+    for (int64_t o = 0; o < g.out[d]; ++o) {
+      const int64_t start = o * g.stride[d] - g.pad_begin[d];
+      // The number of taps j < k whose position start + j·dil lies before `limit`.
+      auto taps_before = [&](int64_t limit) {
+        if (start >= limit) return int64_t{0};
+        return std::min(k, (limit - start + dil - 1) / dil);
+      };
+      const int64_t lo = taps_before(0);
+      const int64_t hi = std::max(lo, taps_before(in));
+      t.lo.push_back(lo);
+      t.hi.push_back(hi);
+      t.full.push_back(taps_before(in + g.pad_end[d]));
+    }
+  }
+}
+
+// Validates kernel_shape, pads (smaller than the kernel, as ONNX Runtime requires) and the rest
+// of the window attributes for an NCHW shape.
+PoolPlan pool_plan(const BuildContext& ctx, const Shape& nchw, bool allow_dilation) {
+  const Attributes& a = ctx.attrs();
+  if (!a.has("kernel_shape")) fail("attribute kernel_shape is required");
+  PoolPlan p;
+  p.g = window_geometry(ctx, nchw, {}, a.get_int("ceil_mode", 0) != 0, allow_dilation);
+  const std::vector<int64_t> ks = a.get_ints("kernel_shape");
+  const std::vector<int64_t> pads = a.get_ints("pads");
+  if (a.get_string("auto_pad", "NOTSET") == "NOTSET" && !pads.empty()) {
+    const size_t r = ks.size();
+    for (size_t i = 0; i < r; ++i)
+      if (pads[i] >= ks[i] || pads[i + r] >= ks[i])
+        fail("pads ", shape_str(pads), " must be smaller than kernel_shape ", shape_str(ks),
+             " (ONNX Runtime rejects them too: a window could lie entirely in the padding)");
+  }
+  // auto_pad SAME_*: the spec's total pad (out − 1)·stride + (kernel − 1)·dilation + 1 − in is not
+  // clamped at 0 for pooling; when the kernel is shorter than the stride it is negative and the
+  // windows move inwards. Split as ONNX Runtime's pooling does (C++ division truncates):
+  // SAME_UPPER begin = total / 2, SAME_LOWER begin = (total + 1) / 2. (With dilations ONNX Runtime
+  // sizes these pads from the undilated kernel, against the spec; quint follows the spec there.)
+  const std::string auto_pad = a.get_string("auto_pad", "NOTSET");
+  if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+    WindowGeometry& g = p.g;
+    for (int d = 3 - g.spatial_rank; d < 3; ++d) {
+      const int64_t total = (g.out[d] - 1) * g.stride[d] + (g.kernel[d] - 1) * g.dilation[d] + 1 - g.in[d];
+      g.pad_begin[d] = auto_pad == "SAME_UPPER" ? total / 2 : (total + 1) / 2;
+      g.pad_end[d] = total - g.pad_begin[d];
+    }
+  }
+  p.batch = nchw[0];
+  p.channels = nchw[1];
+  compute_taps(p);
+  return p;
+}
+
+Shape pool_out_shape(const PoolPlan& p) {
+  Shape s{p.batch};
+  if (!p.channels_last) s.push_back(p.channels);
+  for (int64_t d : p.g.out_dims()) s.push_back(d);
+  if (p.channels_last) s.push_back(p.channels);
+  return s;
+}
+
+// Calls f(o, t0, t1, t2, position) for every output o of a plane and every valid tap of its
+// window in scan order, with begin(o) before and end(o, count_valid, count_full) after.
+template <class Begin, class Tap, class End>
+void for_each_window(const PoolPlan& p, Begin&& begin, Tap&& tap, End&& end) {
+  const WindowGeometry& g = p.g;
+  const Taps &t0 = p.taps[0], &t1 = p.taps[1], &t2 = p.taps[2];
+  int64_t o = 0;
+  for (int64_t od = 0; od < g.out[0]; ++od) {
+    const int64_t sd = od * g.stride[0] - g.pad_begin[0];
+    for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+      const int64_t sh = oh * g.stride[1] - g.pad_begin[1];
+      for (int64_t ow = 0; ow < g.out[2]; ++ow, ++o) {
+        const int64_t sw = ow * g.stride[2] - g.pad_begin[2];
+        begin(o);
+        for (int64_t jd = t0.lo[od]; jd < t0.hi[od]; ++jd) {
+          const int64_t id = sd + jd * g.dilation[0];
+          for (int64_t jh = t1.lo[oh]; jh < t1.hi[oh]; ++jh) {
+            const int64_t ih = sh + jh * g.dilation[1];
+            for (int64_t jw = t2.lo[ow]; jw < t2.hi[ow]; ++jw) {
+              const int64_t iw = sw + jw * g.dilation[2];
+              tap(id, ih, iw);
+            }
+          }
+        }
+        const int64_t valid = (t0.hi[od] - t0.lo[od]) * (t1.hi[oh] - t1.lo[oh]) * (t2.hi[ow] - t2.lo[ow]);
+        const int64_t full = t0.full[od] * t1.full[oh] * t2.full[ow];
+        end(o, valid, full);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// MaxPool
+// ---------------------------------------------------------------------------------------------
+
+class MaxPoolKernel final : public Kernel {
+ public:
+  MaxPoolKernel(PoolPlan p, DType t, bool column_major)
+      : p_(std::move(p)), t_(t), column_major_(column_major) {}
+
+  void run(const RunContext& ctx) const override {
+    if (t_ == DType::Float32)
+      compute<float>(ctx);
+    else if (t_ == DType::UInt8)
+      compute<uint8_t>(ctx);
+    else
+      compute<int8_t>(ctx);
+  }
+
+ private:
+  template <class T>
+  void compute(const RunContext& ctx) const {
+    const T* x = ctx.in(0).data<T>();
+    T* y = ctx.out(0).data<T>();
+    int64_t* idx = ctx.outputs.size() > 1 && ctx.outputs[1] ? ctx.out(1).data<int64_t>() : nullptr;
+    const WindowGeometry& g = p_.g;
+    const int64_t in_hw = g.in[1] * g.in[2];
+    ctx.parallel->parallel_for(p_.batch * p_.channels, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t n = t / p_.channels, c = t % p_.channels;
+        const T* xp = x + p_.in_base(n, c);
+        T* yp = y + p_.out_base(n, c);
+        int64_t* ip = idx ? idx + t * g.out_size() : nullptr;  // Indices exist for NCHW only
+        T best{};
+        int64_t best_pos = -1;
+        for_each_window(
+            p_, [&](int64_t) { best_pos = -1; },
+            [&](int64_t id, int64_t ih, int64_t iw) {
+              const int64_t pos = id * in_hw + ih * g.in[2] + iw;
+              const T v = xp[pos];
+              if (best_pos < 0 || v > best) {
+                best = v;
+                best_pos = column_major_ ? id + ih * g.in[0] + iw * g.in[0] * g.in[1] : pos;
+              }
+            },
+            [&](int64_t o, int64_t, int64_t) {
+              yp[o] = best_pos < 0 ? std::numeric_limits<T>::lowest() : best;
+              if (ip) ip[o] = best_pos < 0 ? -1 : t * g.in_size() + best_pos;
+            });
+      }
+    });
+  }
+
+  PoolPlan p_;
+  DType t_;
+  bool column_major_;
+};
+
+std::unique_ptr<Kernel> build_max_pool(BuildContext& ctx) {
+  ctx.expect_inputs(1, 1);
+  ctx.expect_dtype(0, {DType::Float32, DType::UInt8, DType::Int8}, "X");
+  const ValueInfo& x = ctx.input(0);
+  if (x.dtype != DType::Float32 && ctx.node().opset < 12)
+    fail("MaxPool on ", dtype_name(x.dtype), " needs opset 12 or later (the model has opset ",
+         ctx.node().opset, ")");
+  if (ctx.num_outputs() > 1 && ctx.node().opset < 8)
+    fail("MaxPool has an Indices output from opset 8 on (the model has opset ", ctx.node().opset, ")");
+  if (ctx.num_outputs() > 2) fail("MaxPool has at most 2 outputs, the node has ", ctx.num_outputs());
+  const int64_t order = ctx.attrs().get_int("storage_order", 0);
+  if (order != 0 && order != 1) fail("storage_order must be 0 or 1, got ", order);
+  PoolPlan p = pool_plan(ctx, x.shape, true);
+  const Shape out = pool_out_shape(p);
+  ctx.set_output(0, x.dtype, out, x.dtype == DType::Float32 ? QuantParams{} : x.quant);
+  ctx.set_output(1, DType::Int64, out);
+  return std::make_unique<MaxPoolKernel>(std::move(p), x.dtype, order == 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// AveragePool (float) and the quantized average (QLinearAveragePool, integer AveragePool)
+// ---------------------------------------------------------------------------------------------
+
+class AveragePoolFloat final : public Kernel {
+ public:
+  AveragePoolFloat(PoolPlan p, bool include_pad) : p_(std::move(p)), include_pad_(include_pad) {}
+
+  void run(const RunContext& ctx) const override {
+    const float* x = ctx.in(0).data<float>();
+    float* y = ctx.out(0).data<float>();
+    const WindowGeometry& g = p_.g;
+    const int64_t in_hw = g.in[1] * g.in[2];
+    ctx.parallel->parallel_for(p_.batch * p_.channels, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const float* xp = x + t * g.in_size();
+        float* yp = y + t * g.out_size();
+        float sum = 0;
+        for_each_window(
+            p_, [&](int64_t) { sum = 0; },
+            [&](int64_t id, int64_t ih, int64_t iw) { sum += xp[id * in_hw + ih * g.in[2] + iw]; },
+            [&](int64_t o, int64_t valid, int64_t full) {
+              yp[o] = sum / static_cast<float>(include_pad_ ? full : valid);
+            });
+      }
+    });
+  }
+
+ private:
+  PoolPlan p_;
+  bool include_pad_;
+};
+
+// QLinearAveragePool's arithmetic (see the top of the file).
+struct AvgRequant {
+  float x_scale = 1, y_scale = 1;
+  int32_t x_zp = 0, y_zp = 0, qmin = 0, qmax = 255;
+  float global_scale = 0;  // fl32(x_s / fl32(y_s·N)) for the whole-input case
+
+  float dequantize(int32_t q) const { return static_cast<float>(q - x_zp) * x_scale; }
+  int32_t quantize(float sum, int64_t count) const {
+    const float r = sum / static_cast<float>(count);
+    float v = r / y_scale + static_cast<float>(y_zp);
+    if (std::isnan(v)) v = static_cast<float>(y_zp);
+    v = std::fmin(std::fmax(v, static_cast<float>(qmin)), static_cast<float>(qmax));
+    return arith::rne(v);
+  }
+  int32_t quantize_global(int32_t acc) const {
+    const float v = static_cast<float>(acc) * global_scale;
+    const float lo = static_cast<float>(qmin - y_zp), hi = static_cast<float>(qmax - y_zp);
+    return arith::rne(std::fmin(std::fmax(v, lo), hi)) + y_zp;
+  }
+};
+
+// ONNX Runtime's fallback condition: the kernel is the input's spatial shape and no pad is set.
+bool covers_whole_input(const WindowGeometry& g) {
+  for (int d = 0; d < 3; ++d)
+    if (g.kernel[d] != g.in[d] || g.pad_begin[d] != 0 || g.pad_end[d] != 0) return false;
+  return true;
+}
+
+class QAveragePoolKernel final : public Kernel {
+ public:
+  QAveragePoolKernel(PoolPlan p, bool include_pad, DType t, AvgRequant rq)
+      : p_(std::move(p)), include_pad_(include_pad), global_(covers_whole_input(p_.g)), t_(t), rq_(rq) {
+    rq_.global_scale = rq_.x_scale / (rq_.y_scale * static_cast<float>(p_.g.in_size()));
+  }
+
+  void run(const RunContext& ctx) const override {
+    visit_quant8(t_, [&](auto tt) {
+      using T = decltype(tt);
+      const T* x = ctx.in(0).data<T>();
+      T* y = ctx.out(0).data<T>();
+      const WindowGeometry& g = p_.g;
+      const int64_t in_hw = g.in[1] * g.in[2];
+      const int64_t es = p_.stride();
+      ctx.parallel->parallel_for(p_.batch * p_.channels, 1, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+          const int64_t n = t / p_.channels, c = t % p_.channels;
+          const T* xp = x + p_.in_base(n, c);
+          T* yp = y + p_.out_base(n, c);
+          if (global_) {
+            // int32 like ONNX Runtime's accumulator (wraps only beyond 2^23 positions).
+            int64_t acc = 0;
+            for (int64_t i = 0; i < g.in_size(); ++i) acc += static_cast<int32_t>(xp[i * es]) - rq_.x_zp;
+            yp[0] = static_cast<T>(rq_.quantize_global(static_cast<int32_t>(acc)));
+            continue;
+          }
+          float sum = 0;
+          for_each_window(
+              p_, [&](int64_t) { sum = 0; },
+              [&](int64_t id, int64_t ih, int64_t iw) {
+                sum += rq_.dequantize(xp[(id * in_hw + ih * g.in[2] + iw) * es]);
+              },
+              [&](int64_t o, int64_t valid, int64_t) {
+                yp[o * es] = static_cast<T>(rq_.quantize(sum, include_pad_ ? g.kernel_size() : valid));
+              });
+        }
+      });
+      return 0;
+    });
+  }
+
+ private:
+  PoolPlan p_;
+  bool include_pad_, global_;
+  DType t_;
+  AvgRequant rq_;
+};
+
+std::unique_ptr<Kernel> build_average_pool(BuildContext& ctx) {
+  ctx.expect_inputs(1, 1);
+  ctx.expect_dtype(0, {DType::Float32, DType::UInt8, DType::Int8}, "X");
+  const ValueInfo& x = ctx.input(0);
+  PoolPlan p = pool_plan(ctx, x.shape, true);
+  const bool include_pad = ctx.attrs().get_int("count_include_pad", 0) != 0;
+  if (x.dtype == DType::Float32) {
+    ctx.set_output(0, DType::Float32, pool_out_shape(p));
+    return std::make_unique<AveragePoolFloat>(std::move(p), include_pad);
+  }
+  // Integer input: QLinearAveragePool with the input's own scale and zero point on both sides.
+  if (x.quant.per_axis())
+    fail("AveragePool on ", dtype_name(x.dtype),
+         " needs a per-tensor quantized input, it is quantized per axis");
+  for (int d = 0; d < 3; ++d)
+    if (p.g.dilation[d] != 1)
+      fail("AveragePool on ", dtype_name(x.dtype),
+           " does not support dilations (QLinearAveragePool has none)");
+  AvgRequant rq;
+  if (x.quant.present()) {
+    rq.x_scale = rq.y_scale = x.quant.scale[0];
+    rq.x_zp = rq.y_zp = x.quant.zero_point[0];
+  }
+  rq.qmin = qmin(x.dtype);
+  rq.qmax = qmax(x.dtype);
+  ctx.set_output(0, x.dtype, pool_out_shape(p), x.quant);
+  return std::make_unique<QAveragePoolKernel>(std::move(p), include_pad, x.dtype, rq);
+}
+
+std::unique_ptr<Kernel> build_qlinear_average_pool(BuildContext& ctx) {
+  ctx.expect_inputs(4, 5);
+  ctx.expect_dtype(0, {DType::UInt8, DType::Int8}, "X");
+  const ValueInfo& x = ctx.input(0);
+  const bool channels_last = ctx.attrs().get_int("channels_last", 0) != 0;
+  Shape nchw = x.shape;
+  if (channels_last) {
+    if (nchw.size() < 3) fail("X must have rank >= 3, has shape ", shape_str(nchw));
+    nchw.insert(nchw.begin() + 1, nchw.back());
+    nchw.pop_back();
+  }
+  if (ctx.attrs().has("dilations")) fail("QLinearAveragePool has no dilations attribute");
+  PoolPlan p = pool_plan(ctx, nchw, false);
+  p.channels_last = channels_last;
+  QuantInput xq = read_quant_input(ctx, 1, 2, 0, "x", x.dtype);
+  QuantInput yq = read_quant_input(ctx, 3, 4, 0, "y", x.dtype);
+  AvgRequant rq;
+  rq.x_scale = xq.scale[0];
+  rq.x_zp = xq.zero_point[0];
+  rq.y_scale = yq.scale[0];
+  rq.y_zp = yq.zero_point[0];
+  rq.qmin = qmin(x.dtype);
+  rq.qmax = qmax(x.dtype);
+  const bool include_pad = ctx.attrs().get_int("count_include_pad", 0) != 0;
+  ctx.set_output(0, x.dtype, pool_out_shape(p), to_quant_params(yq));
+  return std::make_unique<QAveragePoolKernel>(std::move(p), include_pad, x.dtype, rq);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Global pools: one window covering every spatial position.
+// ---------------------------------------------------------------------------------------------
+
+struct GlobalShape {
+  int64_t planes = 0, size = 0;
+  Shape out;
+};
+
+GlobalShape global_shape(const Shape& x) {
+  if (x.size() < 3) fail("X must be [N, C, spatial...] with rank >= 3, has shape ", shape_str(x));
+  GlobalShape g;
+  g.planes = x[0] * x[1];
+  g.size = 1;
+  for (size_t i = 2; i < x.size(); ++i) g.size *= x[i];
+  if (g.size == 0) fail("X has no spatial positions (shape ", shape_str(x), ")");
+  g.out = {x[0], x[1]};
+  g.out.resize(x.size(), 1);
+  return g;
+}
+
+class GlobalAveragePoolKernel final : public Kernel {
+ public:
+  explicit GlobalAveragePoolKernel(GlobalShape s) : s_(std::move(s)) {}
+  void run(const RunContext& ctx) const override {
+    const float* x = ctx.in(0).data<float>();
+    float* y = ctx.out(0).data<float>();
+    ctx.parallel->parallel_for(s_.planes, 16, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        // Summed in double: the mean is then the float nearest the exact one in practice.
+        double sum = 0;
+        const float* xp = x + t * s_.size;
+        for (int64_t i = 0; i < s_.size; ++i) sum += xp[i];
+        y[t] = static_cast<float>(sum / static_cast<double>(s_.size));
+      }
+    });
+  }
+
+ private:
+  GlobalShape s_;
+};
+
+class GlobalMaxPoolKernel final : public Kernel {
+ public:
+  GlobalMaxPoolKernel(GlobalShape s, DType t) : s_(std::move(s)), t_(t) {}
+  void run(const RunContext& ctx) const override {
+    if (t_ == DType::Float32)
+      compute<float>(ctx);
+    else if (t_ == DType::UInt8)
+      compute<uint8_t>(ctx);
+    else
+      compute<int8_t>(ctx);
+  }
+
+ private:
+  template <class T>
+  void compute(const RunContext& ctx) const {
+    const T* x = ctx.in(0).data<T>();
+    T* y = ctx.out(0).data<T>();
+    ctx.parallel->parallel_for(s_.planes, 16, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const T* xp = x + t * s_.size;
+        T best = xp[0];
+        for (int64_t i = 1; i < s_.size; ++i)
+          if (xp[i] > best) best = xp[i];
+        y[t] = best;
+      }
+    });
+  }
+  GlobalShape s_;
+  DType t_;
+};
+
+std::unique_ptr<Kernel> build_global_average_pool(BuildContext& ctx) {
+  ctx.expect_inputs(1, 1);
+  const ValueInfo& x = ctx.input(0);
+  if (is_quant8(x.dtype))
+    fail("GlobalAveragePool is defined for float tensors; for ", dtype_name(x.dtype),
+         " use com.microsoft QLinearGlobalAveragePool");
+  ctx.expect_dtype(0, {DType::Float32}, "X");
+  GlobalShape s = global_shape(x.shape);
+  ctx.set_output(0, DType::Float32, s.out);
+  return std::make_unique<GlobalAveragePoolKernel>(std::move(s));
+}
+
+std::unique_ptr<Kernel> build_global_max_pool(BuildContext& ctx) {
+  ctx.expect_inputs(1, 1);
+  ctx.expect_dtype(0, {DType::Float32, DType::UInt8, DType::Int8}, "X");
+  const ValueInfo& x = ctx.input(0);
+  GlobalShape s = global_shape(x.shape);
+  ctx.set_output(0, x.dtype, s.out, x.dtype == DType::Float32 ? QuantParams{} : x.quant);
+  return std::make_unique<GlobalMaxPoolKernel>(std::move(s), x.dtype);
+}
+
+}  // namespace
+
+void register_pool(Registry& r) {
+  r.add({"ai.onnx", "MaxPool", 1, 1000, build_max_pool});
+  r.add({"ai.onnx", "AveragePool", 1, 1000, build_average_pool});
+  r.add({"ai.onnx", "GlobalMaxPool", 1, 1000, build_global_max_pool});
+  r.add({"ai.onnx", "GlobalAveragePool", 1, 1000, build_global_average_pool});
+  r.add({"com.microsoft", "QLinearAveragePool", 1, 1000, build_qlinear_average_pool});
+}
+
+}  // namespace quint::ops

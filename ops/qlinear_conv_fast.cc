@@ -1,0 +1,328 @@
+// The fast QLinearConv: NHWC activations, weights prepacked at load for the ISA's microkernel
+// (x86/qgemm.h), no materialised im2col for convolutions whose channels per group fit the
+// microkernel's k unit (an indirection of row pointers instead), requantization in the kernel's
+// epilogue. Exactly the reference's integers: every term below is integer until the epilogue,
+// which applies the same float operations in the same order as arith::Requantizer.
+//
+// The microkernel multiplies uint8 by int8. Other types are mapped exactly:
+//   int8 x:  x' = x + 128, x_zp' = x_zp + 128      (x − x_zp = x' − x_zp')
+//   uint8 w: w' = w − 128, w_zp' = w_zp − 128
+// and the zero points leave the inner loop (gemmlowp's derivation):
+//   Σ_k (x' − x_zp')(w' − w_zp') = Σ x'w' − w_zp'·Σ x' − x_zp'·Σ w' + K·x_zp'·w_zp'
+// The last two terms depend only on the channel and join the bias at load; the second needs
+// per-row sums Σ x' and is only computed when some w_zp' is non-zero. Padding positions read a
+// row of x_zp' bytes, so they contribute (x_zp' − x_zp')·(…) = 0 like ONNX's zero padding.
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "layout.h"
+#include "qlinear_conv.h"
+#include "x86/dwconv.h"
+
+namespace quint::ops {
+
+namespace {
+
+struct AlignedBytes {
+  std::unique_ptr<int8_t, void (*)(void*)> ptr{nullptr, std::free};
+  void resize(size_t bytes) {
+    size_t rounded = (bytes + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, rounded ? rounded : 64);
+    if (!p) throw std::bad_alloc();
+    std::memset(p, 0, rounded ? rounded : 64);
+    ptr.reset(static_cast<int8_t*>(p));
+  }
+  int8_t* get() const { return ptr.get(); }
+};
+
+class FastQConv final : public Kernel {
+ public:
+  FastQConv(const QConvParams& p, const x86::QGemmKernel& gemm, x86::DwKernel dw, bool input_nhwc)
+      : g_(gemm), input_nhwc_(input_nhwc) {
+    const ConvShape& s = p.shape;
+    const WindowGeometry& geo = s.geom;
+    batch_ = s.batch;
+    c_ = s.in_channels;
+    m_ = s.out_channels;
+    group_ = s.group;
+    cg_ = s.c_per_group();
+    mg_ = s.m_per_group();
+    h_ = geo.in[1];
+    w_ = geo.in[2];
+    oh_ = geo.out[1];
+    ow_ = geo.out[2];
+    kh_ = geo.kernel[1];
+    kw_ = geo.kernel[2];
+    sh_ = geo.stride[1];
+    sw_ = geo.stride[2];
+    dh_ = geo.dilation[1];
+    dw_ = geo.dilation[2];
+    ph_ = geo.pad_begin[1];
+    pw_ = geo.pad_begin[2];
+    macs_ = s.macs();
+    x_signed_ = p.x_type == DType::Int8;
+    out_signed_ = p.requant.qmin() < 0;
+    x_zp_ = p.x_zp + (x_signed_ ? 128 : 0);
+
+    taps_total_ = kh_ * kw_;
+    zp_ = p.requant.zero_point();
+    lo_ = static_cast<float>(p.requant.qmin() - zp_);
+    hi_ = static_cast<float>(p.requant.qmax() - zp_);
+    if (dw && cg_ == 1 && mg_ == 1) {
+      init_depthwise(p, dw);
+      return;
+    }
+    const int64_t k_real = taps_total_ * cg_;
+    im2col_ = cg_ % g_.k_unit != 0;
+    if (im2col_) {
+      kpad_ = (k_real + g_.k_unit - 1) / g_.k_unit * g_.k_unit;
+      taps_ = 1;
+      kseg_ = kpad_;
+    } else {
+      kpad_ = k_real;
+      taps_ = taps_total_;
+      kseg_ = cg_;
+    }
+    nblocks_ = (mg_ + g_.nr - 1) / g_.nr;
+    block_bytes_ = g_.packed_bytes(kpad_);
+    packed_.resize(block_bytes_ * static_cast<size_t>(nblocks_ * group_));
+    const size_t padded_m = static_cast<size_t>(group_ * nblocks_ * g_.nr);
+    bias_.assign(padded_m, 0);
+    mult_.assign(padded_m, 0.0f);
+    std::vector<int32_t> wzp(padded_m, 0);
+    bool any_wzp = false;
+
+    // Reorder each channel's weights to k = tap·Cg + c (the order of the A rows) in the int8
+    // domain, fold the zero-point terms into the bias and pack NR channels at a time.
+    const bool w_unsigned = p.w_type == DType::UInt8;
+    std::vector<int8_t> row(static_cast<size_t>(kpad_ * g_.nr));
+    for (int64_t grp = 0; grp < group_; ++grp)
+      for (int64_t nb = 0; nb < nblocks_; ++nb) {
+        std::fill(row.begin(), row.end(), int8_t{0});
+        const int ncols = static_cast<int>(std::min<int64_t>(g_.nr, mg_ - nb * g_.nr));
+        for (int j = 0; j < ncols; ++j) {
+          const int64_t mch = grp * mg_ + nb * g_.nr + j;  // output channel
+          const int32_t wz = p.w_zp[static_cast<size_t>(mch)] - (w_unsigned ? 128 : 0);
+          int64_t wsum = 0;
+          for (int64_t c = 0; c < cg_; ++c)
+            for (int64_t t = 0; t < taps_total_; ++t) {
+              const int64_t src = (mch * cg_ + c) * taps_total_ + t;
+              int32_t v = w_unsigned ? static_cast<int32_t>(p.weights.data<uint8_t>()[src]) - 128
+                                     : static_cast<int32_t>(p.weights.data<int8_t>()[src]);
+              row[static_cast<size_t>(j * kpad_ + t * cg_ + c)] = static_cast<int8_t>(v);
+              wsum += v;
+            }
+          const size_t slot = static_cast<size_t>((grp * nblocks_ + nb) * g_.nr + j);
+          const int64_t folded = static_cast<int64_t>(p.requant.int_bias(mch)) + k_real * x_zp_ * wz - x_zp_ * wsum;
+          bias_[slot] = static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(folded)));
+          mult_[slot] = p.requant.multiplier(mch);
+          wzp[slot] = wz;
+          any_wzp = any_wzp || wz != 0;
+        }
+        g_.pack(row.data(), kpad_, kpad_, ncols, packed_.get() + (grp * nblocks_ + nb) * block_bytes_);
+      }
+    if (any_wzp) w_zp_ = std::move(wzp);
+    zp_row_.assign(static_cast<size_t>(std::max<int64_t>(cg_, 1)) + 64, static_cast<uint8_t>(x_zp_));
+  }
+
+  int64_t macs() const override { return macs_; }
+  size_t scratch_bytes() const override {
+    return needs_conversion() ? static_cast<size_t>(batch_ * c_ * h_ * w_) : 0;
+  }
+
+  void run(const RunContext& ctx) const override {
+    const auto* x = static_cast<const uint8_t*>(ctx.in(0).raw());
+    if (needs_conversion()) {
+      auto* buf = static_cast<uint8_t*>(ctx.scratch);
+      if (!input_nhwc_) nchw_to_nhwc(x, buf, batch_, c_, h_, w_, 1);
+      else std::memcpy(buf, x, static_cast<size_t>(batch_ * c_ * h_ * w_));
+      if (x_signed_)
+        for (int64_t i = 0, n = batch_ * c_ * h_ * w_; i < n; ++i) buf[i] ^= 0x80;
+      x = buf;
+    }
+    auto* y = static_cast<uint8_t*>(ctx.out(0).raw());
+    if (dw_kernel_) {
+      run_depthwise(ctx, x, y);
+      return;
+    }
+    const int64_t pixels = oh_ * ow_;
+    const int64_t mtiles = (pixels + g_.mr - 1) / g_.mr;
+    // Channel blocks handled by one work item: enough to reuse the activation tile, few enough
+    // to give both threads work on layers with few pixels.
+    const int64_t per_chunk = std::max<int64_t>(1, std::min<int64_t>(nblocks_, 128 / g_.nr));
+    const int64_t nchunks = (nblocks_ + per_chunk - 1) / per_chunk;
+    const int64_t items = batch_ * group_ * nchunks * mtiles;
+    ctx.parallel->parallel_for(items, 1, [&](int64_t begin, int64_t end) {
+      static thread_local std::vector<const uint8_t*> rows;
+      static thread_local std::vector<uint8_t> cols;
+      static thread_local std::vector<int32_t> sums;
+      rows.resize(static_cast<size_t>(g_.mr * taps_));
+      sums.resize(static_cast<size_t>(g_.mr));
+      if (im2col_) cols.resize(static_cast<size_t>(g_.mr * kpad_));
+      for (int64_t item = begin; item < end; ++item) {
+        const int64_t mt = item % mtiles;
+        int64_t rest = item / mtiles;
+        const int64_t nc = rest % nchunks;
+        rest /= nchunks;
+        const int64_t grp = rest % group_;
+        const int64_t n = rest / group_;
+        const int64_t p0 = mt * g_.mr;
+        const int mr = static_cast<int>(std::min<int64_t>(g_.mr, pixels - p0));
+        const uint8_t* x_img = x + n * h_ * w_ * c_ + grp * cg_;
+        gather_rows(x_img, p0, mr, rows.data(), cols.data());
+        if (!w_zp_.empty()) row_sums(rows.data(), mr, sums.data());
+        x86::QGemmArgs a;
+        a.mr = mr;
+        a.taps = taps_;
+        a.k = kseg_;
+        a.a = rows.data();
+        a.row_sums = sums.data();
+        a.lo = lo_;
+        a.hi = hi_;
+        a.zp = zp_;
+        a.out_signed = out_signed_;
+        a.ldc = m_;
+        const int64_t nb_end = std::min(nblocks_, (nc + 1) * per_chunk);
+        for (int64_t nb = nc * per_chunk; nb < nb_end; ++nb) {
+          const int64_t slot = (grp * nblocks_ + nb) * g_.nr;
+          a.nr = static_cast<int>(std::min<int64_t>(g_.nr, mg_ - nb * g_.nr));
+          a.b = packed_.get() + (grp * nblocks_ + nb) * block_bytes_;
+          a.bias = bias_.data() + slot;
+          a.mult = mult_.data() + slot;
+          a.w_zp = w_zp_.empty() ? nullptr : w_zp_.data() + slot;
+          a.c = y + (n * pixels + p0) * m_ + grp * mg_ + nb * g_.nr;
+          g_.run(a);
+        }
+      }
+    });
+  }
+
+ private:
+  bool needs_conversion() const { return !input_nhwc_ || x_signed_; }
+
+  // Depthwise (one input and one output channel per group): weights centred and widened once,
+  // y[c] = requantize(Σ_t (x_t[c] − x_zp)·(w[c][t] − w_zp[c]) + bias[c]).
+  void init_depthwise(const QConvParams& p, x86::DwKernel dw) {
+    dw_kernel_ = dw;
+    dw_channels_ = (m_ + 15) / 16 * 16;
+    dw_w_.assign(static_cast<size_t>(taps_total_ * dw_channels_), 0);
+    bias_.assign(static_cast<size_t>(dw_channels_), 0);
+    mult_.assign(static_cast<size_t>(dw_channels_), 0.0f);
+    for (int64_t c = 0; c < m_; ++c) {
+      for (int64_t t = 0; t < taps_total_; ++t) {
+        const int64_t src = c * taps_total_ + t;
+        const int32_t w = p.w_type == DType::UInt8 ? static_cast<int32_t>(p.weights.data<uint8_t>()[src])
+                                                   : static_cast<int32_t>(p.weights.data<int8_t>()[src]);
+        dw_w_[static_cast<size_t>(t * dw_channels_ + c)] = w - p.w_zp[static_cast<size_t>(c)];
+      }
+      bias_[static_cast<size_t>(c)] = p.requant.int_bias(c);
+      mult_[static_cast<size_t>(c)] = p.requant.multiplier(c);
+    }
+  }
+
+  void run_depthwise(const RunContext& ctx, const uint8_t* x, uint8_t* y) const {
+    const int64_t pixels = oh_ * ow_;
+    ctx.parallel->parallel_for(batch_ * pixels, 16, [&](int64_t begin, int64_t end) {
+      static thread_local std::vector<const uint8_t*> rows;
+      rows.resize(static_cast<size_t>(taps_total_));
+      x86::DwArgs a;
+      a.channels = dw_channels_;
+      a.valid_channels = m_;
+      a.taps = static_cast<int>(taps_total_);
+      a.rows = rows.data();
+      a.w = dw_w_.data();
+      a.x_zp = x_zp_;
+      a.bias = bias_.data();
+      a.mult = mult_.data();
+      a.lo = lo_;
+      a.hi = hi_;
+      a.zp = zp_;
+      a.out_signed = out_signed_;
+      for (int64_t item = begin; item < end; ++item) {
+        const int64_t n = item / pixels, pix = item % pixels, oh = pix / ow_, ow = pix % ow_;
+        const uint8_t* x_img = x + n * h_ * w_ * c_;
+        for (int64_t kh = 0; kh < kh_; ++kh) {
+          const int64_t ih = oh * sh_ - ph_ + kh * dh_;
+          for (int64_t kw = 0; kw < kw_; ++kw) {
+            const int64_t iw = ow * sw_ - pw_ + kw * dw_;
+            const bool inside = ih >= 0 && ih < h_ && iw >= 0 && iw < w_;
+            rows[static_cast<size_t>(kh * kw_ + kw)] = inside ? x_img + (ih * w_ + iw) * c_ : nullptr;
+          }
+        }
+        a.out = y + item * m_;
+        dw_kernel_(a);
+      }
+    });
+  }
+
+  // Row pointers (indirection) or im2col rows for output pixels p0 .. p0+mr.
+  void gather_rows(const uint8_t* x_img, int64_t p0, int mr, const uint8_t** rows, uint8_t* cols) const {
+    for (int m = 0; m < mr; ++m) {
+      const int64_t p = p0 + m, oh = p / ow_, ow = p % ow_;
+      uint8_t* col = im2col_ ? cols + m * kpad_ : nullptr;
+      for (int64_t kh = 0; kh < kh_; ++kh) {
+        const int64_t ih = oh * sh_ - ph_ + kh * dh_;
+        for (int64_t kw = 0; kw < kw_; ++kw) {
+          const int64_t iw = ow * sw_ - pw_ + kw * dw_;
+          const bool inside = ih >= 0 && ih < h_ && iw >= 0 && iw < w_;
+          const uint8_t* src = inside ? x_img + (ih * w_ + iw) * c_ : zp_row_.data();
+          const int64_t t = kh * kw_ + kw;
+          if (col) std::memcpy(col + t * cg_, src, static_cast<size_t>(cg_));
+          else rows[m * taps_ + t] = src;
+        }
+      }
+      if (col) {
+        std::memset(col + taps_total_ * cg_, 0, static_cast<size_t>(kpad_ - taps_total_ * cg_));
+        rows[m] = col;
+      }
+    }
+  }
+
+  // Σ x' over each row's real K elements (the im2col tail is excluded: it is zero anyway).
+  void row_sums(const uint8_t* const* rows, int mr, int32_t* sums) const {
+    const int64_t seg = im2col_ ? taps_total_ * cg_ : cg_;
+    for (int m = 0; m < mr; ++m) {
+      int32_t s = 0;
+      for (int64_t t = 0; t < taps_; ++t) {
+        const uint8_t* r = rows[m * taps_ + t];
+        for (int64_t i = 0; i < seg; ++i) s += r[i];
+      }
+      sums[m] = s;
+    }
+  }
+
+  const x86::QGemmKernel& g_;
+  bool input_nhwc_;
+  int64_t batch_, c_, m_, group_, cg_, mg_, h_, w_, oh_, ow_, kh_, kw_, sh_, sw_, dh_, dw_, ph_, pw_;
+  int64_t macs_;
+  bool x_signed_, out_signed_;
+  int32_t x_zp_;
+  int64_t taps_total_, taps_, kseg_, kpad_;
+  bool im2col_;
+  int64_t nblocks_;
+  size_t block_bytes_;
+  AlignedBytes packed_;
+  std::vector<int32_t> bias_;
+  std::vector<float> mult_;
+  std::vector<int32_t> w_zp_;
+  int32_t zp_;
+  float lo_, hi_;
+  std::vector<uint8_t> zp_row_;
+  // Depthwise path.
+  x86::DwKernel dw_kernel_ = nullptr;
+  int64_t dw_channels_ = 0;
+  std::vector<int32_t> dw_w_;
+};
+
+}  // namespace
+
+bool fast_qconv_applies(const QConvParams& p) {
+  return p.shape.geom.spatial_rank == 2 && p.requant.integer_bias();
+}
+
+std::unique_ptr<Kernel> make_fast_qconv(const QConvParams& p, const x86::QGemmKernel& gemm, bool input_nhwc) {
+  return std::make_unique<FastQConv>(p, gemm, x86::dwconv_kernel(gemm.isa), input_nhwc);
+}
+
+}  // namespace quint::ops

@@ -1,0 +1,267 @@
+// com.microsoft quantized element-wise and pooling operators (ONNX Runtime contrib ops):
+// QLinearAdd, QLinearMul, QLinearGlobalAveragePool, QLinearConcat. Formulas are ONNX Runtime's
+// x86 ones, measured bit for bit (shared/ARITHMETIC.md, docs/onnxruntime-semantics.md). Under a
+// PyTorch arithmetic (SessionOptions::arith), QLinearAdd and QLinearGlobalAveragePool follow
+// that engine's kernels instead (arith::AddRequantizer, arith::AvgPoolRequantizer);
+// QLinearMul and QLinearConcat keep ONNX Runtime's formulas.
+#include <cmath>
+#include <memory>
+
+#include "arith/requant.h"
+#include "common.h"
+#include "register.h"
+
+namespace quint::ops {
+
+namespace {
+
+// Reads the scalar (scale, zero point) pair at inputs s, z; zero point type must be `t`.
+QuantInput scalar_quant(const BuildContext& ctx, size_t s, size_t z, DType t, const char* what) {
+  return read_quant_input(ctx, s, z, 0, what, ctx.has_input(z) ? t : DType::Undefined);
+}
+
+QuantParams params_of(const QuantInput& q) { return to_quant_params(q); }
+
+// ---- QLinearAdd / QLinearMul ------------------------------------------------------------------
+
+enum class BinaryKind { Add, Mul };
+
+class QLinearBinaryKernel final : public Kernel {
+ public:
+  QLinearBinaryKernel(BinaryKind kind, DType t, Shape a, Shape b, Shape out, arith::AddRequantizer add,
+                      float a_s, int32_t a_zp, float b_s, int32_t b_zp, float c_s, int32_t c_zp)
+      : kind_(kind), t_(t), a_(std::move(a)), b_(std::move(b)), out_(std::move(out)), add_(add),
+        a_zp_(a_zp), b_zp_(b_zp), c_zp_(c_zp) {
+    // QLinearMul (ONNX Runtime's MLAS kernel): r = fl32(fl32(A_s·B_s) / C_s),
+    // y = sat(cvt(fl32(fl32(fl32(p) · r) + C_zp))) with p = (A − A_zp)(B − B_zp) exact, and cvt
+    // x86's conversion: round half to even, INT32_MIN beyond the int32 range (so a huge positive
+    // product saturates to the type's minimum, as ONNX Runtime does). The zero point is added
+    // before rounding.
+    mul_scale_ = (a_s * b_s) / c_s;
+  }
+
+  void run(const RunContext& ctx) const override {
+    visit_quant8(t_, [&](auto tag) {
+      using T = decltype(tag);
+      const T* a = ctx.in(0).data<T>();
+      const T* b = ctx.in(3).data<T>();
+      T* y = ctx.out(0).data<T>();
+      const int32_t lo = qmin(t_), hi = qmax(t_);
+      for_each_broadcast(out_, a_, b_, ctx.parallel,
+                         [&](int64_t o, int64_t ao, int64_t bo, int64_t as, int64_t bs, int64_t n) {
+                           for (int64_t k = 0; k < n; ++k) {
+                             const int32_t av = a[ao + k * as], bv = b[bo + k * bs];
+                             int32_t v;
+                             if (kind_ == BinaryKind::Add) {
+                               v = add_.apply(av, bv);
+                             } else {
+                               const float p = static_cast<float>((av - a_zp_) * (bv - b_zp_)) * mul_scale_;
+                               v = arith::saturate(arith::cvt_ps2dq(p + static_cast<float>(c_zp_)), lo, hi);
+                             }
+                             y[o + k] = static_cast<T>(v);
+                           }
+                         });
+      return 0;
+    });
+  }
+
+ private:
+  BinaryKind kind_;
+  DType t_;
+  Shape a_, b_, out_;
+  arith::AddRequantizer add_;
+  int32_t a_zp_, b_zp_, c_zp_;
+  float mul_scale_ = 1;
+};
+
+template <BinaryKind Kind>
+std::unique_ptr<Kernel> build_qlinear_binary(BuildContext& ctx) {
+  ctx.expect_inputs(7, 8);
+  ctx.expect_dtype(0, {DType::UInt8, DType::Int8}, "A");
+  const DType t = ctx.input(0).dtype;
+  if (ctx.input(3).dtype != t)
+    fail("B must have the type of A (", dtype_name(t), "), got ", dtype_name(ctx.input(3).dtype));
+  QuantInput aq = scalar_quant(ctx, 1, 2, t, "A");
+  QuantInput bq = scalar_quant(ctx, 4, 5, t, "B");
+  QuantInput cq = scalar_quant(ctx, 6, 7, t, "C");
+  Shape out = broadcast_shapes(ctx.input(0).shape, ctx.input(3).shape);
+  // QLinearAdd under a PyTorch arithmetic: that engine's add (QNNPACK's fixed-point kernel only
+  // for uint8 inputs of one shape, as torch chooses). QLinearMul ignores it.
+  const Arith arith = Kind == BinaryKind::Add ? ctx.options().arith : Arith::Onnx;
+  arith::AddRequantizer add(arith, aq.scale[0], aq.zero_point[0], bq.scale[0], bq.zero_point[0], cq.scale[0],
+                            cq.zero_point[0], t, ctx.input(0).shape == ctx.input(3).shape);
+  ctx.set_output(0, t, out, params_of(cq));
+  return std::make_unique<QLinearBinaryKernel>(Kind, t, ctx.input(0).shape, ctx.input(3).shape, out, add,
+                                               aq.scale[0], aq.zero_point[0], bq.scale[0], bq.zero_point[0],
+                                               cq.scale[0], cq.zero_point[0]);
+}
+
+// ---- QLinearGlobalAveragePool -----------------------------------------------------------------
+// acc = Σ (x − x_zp) over the spatial positions (int32), s = fl32(x_s / fl32(y_s · N)),
+// y = sat(rne(fl32(fl32(acc) · s)) + y_zp). channels_last=1 reads NHWC and writes [N,1,1,C].
+// PyTorch's arithmetics: arith::AvgPoolRequantizer (its input sum is Σ x, zero point included).
+
+class QLinearGlobalAvgPoolKernel final : public Kernel {
+ public:
+  QLinearGlobalAvgPoolKernel(DType t, int64_t n, int64_t c, int64_t spatial, bool channels_last,
+                             arith::AvgPoolRequantizer avg)
+      : t_(t), n_(n), c_(c), spatial_(spatial), channels_last_(channels_last), avg_(std::move(avg)) {}
+
+  int64_t macs() const override { return n_ * c_ * spatial_; }
+
+  void run(const RunContext& ctx) const override {
+    visit_quant8(t_, [&](auto tag) {
+      using T = decltype(tag);
+      const T* x = ctx.in(0).data<T>();
+      T* y = ctx.out(0).data<T>();
+      ctx.parallel->parallel_for(n_ * c_, 8, [&](int64_t b, int64_t e) {
+        for (int64_t nc = b; nc < e; ++nc) {
+          const int64_t n = nc / c_, c = nc % c_;
+          int32_t sum = 0;  // Σ x: |sum| <= 255 · 2^23 fits int32
+          if (channels_last_) {
+            const T* p = x + n * spatial_ * c_ + c;
+            for (int64_t i = 0; i < spatial_; ++i) sum += static_cast<int32_t>(p[i * c_]);
+          } else {
+            const T* p = x + nc * spatial_;
+            for (int64_t i = 0; i < spatial_; ++i) sum += static_cast<int32_t>(p[i]);
+          }
+          y[nc] = static_cast<T>(avg_.apply(sum));
+        }
+      });
+      return 0;
+    });
+  }
+
+ private:
+  DType t_;
+  int64_t n_, c_, spatial_;
+  bool channels_last_;
+  arith::AvgPoolRequantizer avg_;
+};
+
+std::unique_ptr<Kernel> build_qlinear_global_avg_pool(BuildContext& ctx) {
+  ctx.expect_inputs(5, 5);
+  ctx.expect_dtype(0, {DType::UInt8, DType::Int8}, "X");
+  const DType t = ctx.input(0).dtype;
+  const Shape& x = ctx.input(0).shape;
+  if (x.size() < 3) fail("X must have rank >= 3, has shape ", shape_str(x));
+  const int64_t channels_last = ctx.attrs().get_int("channels_last", 0);
+  if (channels_last != 0 && channels_last != 1) fail("channels_last must be 0 or 1, got ", channels_last);
+  QuantInput xq = scalar_quant(ctx, 1, 2, t, "x");
+  QuantInput yq = scalar_quant(ctx, 3, 4, t, "y");
+  const int64_t n = x[0];
+  const int64_t c = channels_last ? x.back() : x[1];
+  int64_t spatial = 1;
+  std::vector<int64_t> window;
+  for (size_t i = channels_last ? 1 : 2; i < (channels_last ? x.size() - 1 : x.size()); ++i) {
+    spatial *= x[i];
+    window.push_back(x[i]);
+  }
+  // Σ of spatial values of |x − zp| <= 255 stays exact in int32 for up to 2^23 positions.
+  if (spatial > (int64_t{1} << 23)) fail("spatial size ", spatial, " is too large for an exact int32 sum");
+  Shape out(x.size(), 1);
+  out[0] = n;
+  if (channels_last) out.back() = c;
+  else out[1] = c;
+  // Under onednn/fbgemm PyTorch's input is taken to be channels-last, as a quantized conv or
+  // add leaves it (arith/requant.h).
+  arith::AvgPoolRequantizer avg(ctx.options().arith, xq.scale[0], xq.zero_point[0], yq.scale[0], yq.zero_point[0],
+                                window, t);
+  ctx.set_output(0, t, out, params_of(yq));
+  return std::make_unique<QLinearGlobalAvgPoolKernel>(t, n, c, spatial, channels_last != 0, std::move(avg));
+}
+
+// ---- QLinearConcat ----------------------------------------------------------------------------
+// Inputs: Y_scale, Y_zero_point, then (X, X_scale, X_zero_point) per tensor. An input whose scale
+// and zero point equal the output's is copied; any other is requantized through a 256-entry
+// table: y = sat(rne(fl32(fl32(x_s · (x − x_zp)) / y_s)) + y_zp).
+
+class QLinearConcatKernel final : public Kernel {
+ public:
+  QLinearConcatKernel(DType t, std::vector<int64_t> sizes, int64_t outer, std::vector<std::vector<uint8_t>> tables)
+      : t_(t), sizes_(std::move(sizes)), outer_(outer), tables_(std::move(tables)) {}
+
+  void run(const RunContext& ctx) const override {
+    auto* y = static_cast<uint8_t*>(ctx.out(0).raw());
+    int64_t total = 0;
+    for (int64_t s : sizes_) total += s;
+    int64_t col = 0;
+    for (size_t k = 0; k < sizes_.size(); ++k) {
+      const auto* x = static_cast<const uint8_t*>(ctx.in(2 + 3 * k).raw());
+      const int64_t len = sizes_[k];
+      const std::vector<uint8_t>& table = tables_[k];
+      for (int64_t o = 0; o < outer_; ++o) {
+        const uint8_t* src = x + o * len;
+        uint8_t* dst = y + o * total + col;
+        if (table.empty()) {
+          std::copy(src, src + len, dst);
+        } else {
+          for (int64_t i = 0; i < len; ++i) dst[i] = table[src[i]];
+        }
+      }
+      col += len;
+    }
+  }
+
+ private:
+  DType t_;
+  std::vector<int64_t> sizes_;  // elements per outer index, per input
+  int64_t outer_;
+  std::vector<std::vector<uint8_t>> tables_;  // indexed by the raw byte; empty: plain copy
+};
+
+std::unique_ptr<Kernel> build_qlinear_concat(BuildContext& ctx) {
+  if (ctx.num_inputs() < 5 || (ctx.num_inputs() - 2) % 3 != 0)
+    fail("expects Y_scale, Y_zero_point and then (X, X_scale, X_zero_point) triplets; has ", ctx.num_inputs(),
+         " inputs");
+  ctx.expect_dtype(2, {DType::UInt8, DType::Int8}, "X[0]");
+  const DType t = ctx.input(2).dtype;
+  QuantInput yq = scalar_quant(ctx, 0, 1, t, "Y");
+  const Shape& first = ctx.input(2).shape;
+  const int64_t rank = static_cast<int64_t>(first.size());
+  if (rank == 0) fail("inputs must have rank >= 1");
+  const int64_t axis = normalize_axis(ctx.attrs().get_int("axis"), rank);
+  Shape out = first;
+  out[axis] = 0;
+  int64_t outer = 1;
+  for (int64_t i = 0; i < axis; ++i) outer *= first[i];
+  std::vector<int64_t> sizes;
+  std::vector<std::vector<uint8_t>> tables;
+  const int32_t lo = qmin(t), hi = qmax(t);
+  for (size_t k = 2; k < ctx.num_inputs(); k += 3) {
+    const ValueInfo& x = ctx.input(k);
+    if (x.dtype != t) fail("input ", k, " is ", dtype_name(x.dtype), "; all inputs must be ", dtype_name(t));
+    if (x.shape.size() != first.size()) fail("input ", k, " has rank ", x.shape.size(), ", expected ", rank);
+    for (int64_t d = 0; d < rank; ++d)
+      if (d != axis && x.shape[d] != first[d])
+        fail("input ", k, " has shape ", shape_str(x.shape), " which differs from ", shape_str(first),
+             " outside axis ", axis);
+    out[axis] += x.shape[axis];
+    sizes.push_back(shape_numel(x.shape) / std::max<int64_t>(1, outer));
+    QuantInput xq = scalar_quant(ctx, k + 1, k + 2, t, "X");
+    std::vector<uint8_t> table;
+    if (xq.scale[0] != yq.scale[0] || xq.zero_point[0] != yq.zero_point[0]) {
+      table.resize(256);
+      for (int raw = 0; raw < 256; ++raw) {
+        const int32_t q = t == DType::Int8 ? static_cast<int8_t>(raw) : raw;
+        const float real = static_cast<float>(q - xq.zero_point[0]) * xq.scale[0];
+        const int32_t v = arith::quantize_value(real, yq.scale[0], yq.zero_point[0], lo, hi);
+        table[static_cast<size_t>(raw)] = static_cast<uint8_t>(v);
+      }
+    }
+    tables.push_back(std::move(table));
+  }
+  ctx.set_output(0, t, out, params_of(yq));
+  return std::make_unique<QLinearConcatKernel>(t, sizes, outer, std::move(tables));
+}
+
+}  // namespace
+
+void register_qlinear_elementwise(Registry& r) {
+  r.add({"com.microsoft", "QLinearAdd", 1, 1000, build_qlinear_binary<BinaryKind::Add>});
+  r.add({"com.microsoft", "QLinearMul", 1, 1000, build_qlinear_binary<BinaryKind::Mul>});
+  r.add({"com.microsoft", "QLinearGlobalAveragePool", 1, 1000, build_qlinear_global_avg_pool});
+  r.add({"com.microsoft", "QLinearConcat", 1, 1000, build_qlinear_concat});
+}
+
+}  // namespace quint::ops

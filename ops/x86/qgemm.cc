@@ -1,0 +1,27 @@
+#include "qgemm.h"
+
+#include "dwconv.h"
+
+namespace quint::ops::x86 {
+
+const QGemmKernel* qgemm_kernel(Isa isa) {
+  switch (isa) {
+    case Isa::Avx512Vnni: return &kQGemmAvx512Vnni;
+    case Isa::AvxVnni: return &kQGemmAvxVnni;
+    case Isa::Avx2: return &kQGemmAvx2;
+    case Isa::Ref: return nullptr;
+  }
+  return nullptr;
+}
+
+DwKernel dwconv_kernel(Isa isa) {
+  switch (isa) {
+    case Isa::Avx512Vnni: return dwconv_avx512;
+    case Isa::AvxVnni:
+    case Isa::Avx2: return dwconv_avx2;
+    case Isa::Ref: return nullptr;
+  }
+  return nullptr;
+}
+
+}  // namespace quint::ops::x86

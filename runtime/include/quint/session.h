@@ -1,0 +1,143 @@
+// quint's public API: load an ONNX model once, run it many times (from any number of threads),
+// and watch every node's output through an Observer.
+//
+//   quint::Session s("model.onnx", {.threads = 2});
+//   quint::Tensor x(quint::DType::Float32, {1, 3, 224, 224});
+//   auto outputs = s.run({{"input", x}});          // graph outputs by name
+//
+// Every failure is a quint::Error naming the file, node and reason.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "quint/arith.h"
+#include "quint/explain.h"
+#include "quint/quant.h"
+#include "quint/tensor.h"
+
+namespace quint {
+
+// How QDQ models (DequantizeLinear → op → QuantizeLinear) run: `Fused` replaces the units
+// ONNX Runtime fuses by integer operators (QLinearConv …) as ONNX Runtime does with graph
+// optimizations on; `Float` runs the graph as written, in float, as the ONNX spec defines it.
+enum class QdqMode { Fused, Float };
+
+struct SessionOptions {
+  int threads = 1;               // worker threads of a run, including the caller's
+  Arith arith = Arith::Onnx;     // requantization arithmetic of the integer operators
+  std::string isa = "auto";      // "auto", "ref", "avx2", "avx512", "vnni" (or env QUINT_ISA)
+  QdqMode qdq = QdqMode::Fused;
+  // Concrete sizes for symbolic input dims, by dim name ("N" -> 1). Unnamed or unlisted
+  // symbolic dims of an input default to 1 until a run supplies real tensors.
+  std::map<std::string, int64_t> dim_values;
+  int64_t max_tensor_bytes = int64_t{4} << 30;  // largest tensor the model may declare
+};
+
+struct IoInfo {
+  std::string name;
+  DType dtype = DType::Undefined;
+  std::vector<int64_t> dims;           // -1 for symbolic
+  std::vector<std::string> dim_params; // names of symbolic dims ("" otherwise)
+};
+
+// One node output as the model defines it: ONNX name, NCHW, the model's dtype, and its
+// quantization parameters when the model gives them.
+struct ObservedTensor {
+  const std::string& name;
+  const Tensor& value;
+  const QuantParams& quant;
+};
+
+struct ObservedNode {
+  int index = 0;                       // position in execution order
+  const std::string& name;             // node name (for a fused unit: the name of its op node)
+  const std::string& op_type;          // the operator that ran, e.g. QLinearConv
+  const std::string& domain;
+  std::vector<ObservedTensor> outputs;
+};
+
+class Observer {
+ public:
+  virtual ~Observer() = default;
+  virtual void on_node(const ObservedNode& node) = 0;
+};
+
+struct RunOptions {
+  Observer* observer = nullptr;
+  // Tensors that replace values of the same name as soon as they are produced: the observer
+  // still sees the computed value, but later nodes read the replacement. Feeding a reference
+  // run's tensors this way judges every node on the reference's inputs ("local" comparison).
+  const std::map<std::string, Tensor>* replace = nullptr;
+};
+
+// What `quint info` prints about a model.
+struct ModelSummary {
+  std::string path, producer, graph_name;
+  int64_t ir_version = 0;
+  std::map<std::string, int> opsets;
+  std::vector<IoInfo> inputs, outputs;
+  std::map<std::string, int> op_histogram;  // of the model's nodes, "domain:op" or "op"
+  std::vector<std::string> unsupported;     // every unsupported node, with the reason
+  int64_t parameter_bytes = 0;              // bytes of all initializers
+  int64_t macs = 0;                         // multiply-accumulates of one run (planned shapes)
+  int nodes = 0, planned_steps = 0, folded_nodes = 0;
+  int layout_conversions = 0;               // NHWC→NCHW copies the planner inserted
+  std::vector<std::string> fusions;         // QDQ units fused, one line each
+  std::vector<std::string> not_fused;       // QDQ units left unfused, with the reason
+  std::vector<std::string> metadata;        // "key: value" of the model's metadata_props
+};
+
+struct ExplainRequest {
+  std::string tensor;                       // output tensor name of the node to explain
+  std::vector<int64_t> index;               // element coordinates (n, c, h, w …)
+};
+
+class Session {
+ public:
+  explicit Session(const std::string& model_path, const SessionOptions& options = {});
+  ~Session();
+  Session(Session&&) noexcept;
+  Session& operator=(Session&&) noexcept;
+
+  const std::vector<IoInfo>& inputs() const;
+  const std::vector<IoInfo>& outputs() const;
+  const SessionOptions& options() const;
+  const std::string& path() const;
+
+  // Runs the model. Inputs by graph input name (every one required); returns the graph outputs
+  // by name. Safe to call from several threads at once.
+  std::map<std::string, Tensor> run(const std::map<std::string, Tensor>& inputs,
+                                    const RunOptions& options = {}) const;
+
+  // A description of the model, planned for its input shapes (symbolic dims as in options).
+  // Never throws for unsupported ops: they are listed.
+  static ModelSummary summarize(const std::string& model_path, const SessionOptions& options = {});
+
+  // Runs the model on `inputs` and explains how one element of `request.tensor` was computed,
+  // step by step, under every arithmetic. `replace` feeds reference tensors as in RunOptions (so
+  // the element is computed from a reference run's inputs). Fails if the producing operator
+  // cannot explain.
+  Explanation explain(const std::map<std::string, Tensor>& inputs, const ExplainRequest& request,
+                      const std::map<std::string, Tensor>* replace = nullptr) const;
+  // Many elements of one tensor, from a single run.
+  std::vector<Explanation> explain(const std::map<std::string, Tensor>& inputs, const std::string& tensor,
+                                   const std::vector<std::vector<int64_t>>& indices,
+                                   const std::map<std::string, Tensor>* replace = nullptr) const;
+  // True when the operator producing `tensor` can explain its elements.
+  bool can_explain(const std::string& tensor) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Reads an ONNX TensorProto file (.pb, as in the ONNX node tests).
+Tensor load_tensor_proto(const std::string& path);
+// Writes one (used by tests and tools that produce ONNX inputs).
+void save_tensor_proto(const Tensor& t, const std::string& name, const std::string& path);
+
+}  // namespace quint

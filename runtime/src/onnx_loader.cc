@@ -1,0 +1,367 @@
+// ONNX protobuf -> Graph. Everything read from the file is validated here or by the operators'
+// build functions before any kernel sees it.
+#include <onnx/onnx_pb.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <set>
+
+#include "graph.h"
+#include "tensor_proto.h"
+
+namespace quint::runtime {
+
+namespace fs = std::filesystem;
+
+int Graph::find(const std::string& name) const {
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? -1 : it->second;
+}
+
+int Graph::add_value(const std::string& name) {
+  values.push_back(Value{});
+  values.back().name = name;
+  const int v = static_cast<int>(values.size()) - 1;
+  by_name_.emplace(name, v);
+  return v;
+}
+
+namespace {
+
+std::string canonical_domain(const std::string& d) { return d.empty() || d == "ai.onnx" ? "ai.onnx" : d; }
+
+void read_type(const onnx::ValueInfoProto& vi, Value& v, const std::string& what) {
+  if (!vi.has_type()) return;
+  const onnx::TypeProto& t = vi.type();
+  if (!t.has_tensor_type())
+    fail(what, " '", vi.name(), "' is not a tensor (sequences, maps and optionals are not supported)");
+  const auto& tt = t.tensor_type();
+  if (tt.elem_type() != 0) {
+    if (!dtype_is_known(tt.elem_type()))
+      fail(what, " '", vi.name(), "' has unsupported element type code ", tt.elem_type());
+    v.dtype = static_cast<DType>(tt.elem_type());
+  }
+  if (tt.has_shape()) {
+    v.has_shape = true;
+    v.dims.clear();
+    v.dim_params.clear();
+    for (const auto& d : tt.shape().dim()) {
+      if (d.has_dim_value()) {
+        if (d.dim_value() < 0) fail(what, " '", vi.name(), "' has negative dim ", d.dim_value());
+        v.dims.push_back(d.dim_value());
+        v.dim_params.emplace_back();
+      } else {
+        v.dims.push_back(-1);
+        v.dim_params.push_back(d.has_dim_param() ? d.dim_param() : "");
+      }
+    }
+  }
+}
+
+AttributeValue read_attribute(const onnx::AttributeProto& a, const TensorReadContext& tctx) {
+  if (!a.ref_attr_name().empty())
+    fail("attribute '", a.name(), "' refers to a function attribute; functions are not supported");
+  using AP = onnx::AttributeProto;
+  switch (a.type()) {
+    case AP::INT: return a.i();
+    case AP::FLOAT: return a.f();
+    case AP::STRING: return a.s();
+    case AP::INTS: return std::vector<int64_t>(a.ints().begin(), a.ints().end());
+    case AP::FLOATS: return std::vector<float>(a.floats().begin(), a.floats().end());
+    case AP::STRINGS: return std::vector<std::string>(a.strings().begin(), a.strings().end());
+    case AP::TENSOR: return tensor_from_proto(a.t(), tctx);
+    case AP::GRAPH:
+    case AP::GRAPHS:
+      fail("attribute '", a.name(), "' is a subgraph; control flow (If, Loop, Scan) is not supported");
+    case AP::UNDEFINED:
+      // Old producers omit the type; infer it from the one populated field.
+      if (a.has_i()) return a.i();
+      if (a.has_f()) return a.f();
+      if (a.has_s()) return a.s();
+      if (a.ints_size()) return std::vector<int64_t>(a.ints().begin(), a.ints().end());
+      if (a.floats_size()) return std::vector<float>(a.floats().begin(), a.floats().end());
+      if (a.has_t()) return tensor_from_proto(a.t(), tctx);
+      fail("attribute '", a.name(), "' has no type and no value");
+    default:
+      fail("attribute '", a.name(), "' has unsupported type ", static_cast<int>(a.type()));
+  }
+}
+
+// A Constant node's value as a tensor (any of its value_* attributes).
+Tensor constant_value(const Node& n) {
+  const auto& all = n.attrs.all();
+  if (all.size() != 1) fail("Constant must have exactly one value attribute, has ", all.size());
+  const auto& [key, v] = *all.begin();
+  if (key == "value") return std::get<Tensor>(v);
+  if (key == "value_float") return Tensor::scalar<float>(n.attrs.get_float(key, 0));
+  if (key == "value_int") return Tensor::scalar<int64_t>(n.attrs.get_int(key));
+  if (key == "value_floats") {
+    auto f = n.attrs.get_floats(key);
+    return Tensor::from_vector<float>({static_cast<int64_t>(f.size())}, f);
+  }
+  if (key == "value_ints") {
+    auto i = n.attrs.get_ints(key);
+    return Tensor::from_vector<int64_t>({static_cast<int64_t>(i.size())}, i);
+  }
+  if (key == "value_string") {
+    Tensor t(DType::String, {});
+    t.data<std::string>()[0] = n.attrs.get_string(key, "");
+    return t;
+  }
+  if (key == "value_strings") {
+    auto s = n.attrs.get_strings(key);
+    Tensor t(DType::String, {static_cast<int64_t>(s.size())});
+    for (size_t i = 0; i < s.size(); ++i) t.data<std::string>()[i] = s[i];
+    return t;
+  }
+  fail("Constant attribute '", key, "' is not supported (sparse_value?)");
+}
+
+Graph build_graph(onnx::ModelProto& model, const std::string& path, const std::string& base_dir,
+                  const LoadLimits& limits) {
+  Graph g;
+  g.path = path;
+  g.ir_version = model.ir_version();
+  g.producer_name = model.producer_name();
+  g.producer_version = model.producer_version();
+  if (!model.has_graph()) fail("the file holds no graph (is it an ONNX model?)");
+  const onnx::GraphProto& gp = model.graph();
+  g.graph_name = gp.name();
+  for (const auto& p : model.metadata_props()) g.metadata[p.key()] = p.value();
+  for (const auto& op : model.opset_import()) {
+    std::string d = canonical_domain(op.domain());
+    if (op.version() < 1 || op.version() > 10000)
+      fail("opset import for domain '", d, "' has invalid version ", op.version());
+    g.opsets[d] = static_cast<int>(op.version());
+  }
+  if (g.opsets.empty()) {
+    // IR version 1/2 models predate opset_import; ONNX says they mean ai.onnx opset 1.
+    g.opsets["ai.onnx"] = 1;
+  }
+  if (gp.sparse_initializer_size() > 0)
+    fail("sparse initializers are not supported (", gp.sparse_initializer_size(), " found)");
+
+  TensorReadContext tctx{base_dir, path, limits.max_tensor_bytes};
+  std::map<std::string, int> index;
+  auto define = [&](const std::string& name, const char* what) {
+    if (name.empty()) fail("a ", what, " has an empty name");
+    auto [it, inserted] = index.emplace(name, static_cast<int>(g.values.size()));
+    if (!inserted) fail(what, " '", name, "' is defined more than once");
+    g.add_value(name);
+    return it->second;
+  };
+
+  for (int i = 0; i < gp.initializer_size(); ++i) {
+    onnx::TensorProto& init = *model.mutable_graph()->mutable_initializer(i);
+    int v = define(init.name(), "initializer");
+    try {
+      g.values[v].initializer = tensor_from_proto(std::move(init), tctx);
+    } catch (const Error& e) {
+      throw Error("initializer '" + init.name() + "': " + e.reason(), {path});
+    }
+    g.values[v].dtype = g.values[v].initializer->dtype();
+    g.values[v].has_shape = true;
+    g.values[v].dims = g.values[v].initializer->shape();
+    g.values[v].dim_params.assign(g.values[v].dims.size(), "");
+  }
+  for (const auto& in : gp.input()) {
+    auto it = index.find(in.name());
+    if (it != index.end()) {
+      // IR < 4 lists initializers among the inputs: they stay constants with a declared type.
+      Value tmp;
+      read_type(in, tmp, "input");
+      const Value& v = g.values[it->second];
+      if (tmp.dtype != DType::Undefined && tmp.dtype != v.dtype)
+        fail("input '", in.name(), "' is declared ", dtype_name(tmp.dtype), " but its initializer is ",
+             dtype_name(v.dtype));
+      continue;
+    }
+    int v = define(in.name(), "graph input");
+    read_type(in, g.values[v], "input");
+    if (g.values[v].dtype == DType::Undefined) fail("graph input '", in.name(), "' has no element type");
+    if (!g.values[v].has_shape) fail("graph input '", in.name(), "' has no shape");
+    g.inputs.push_back(v);
+  }
+
+  for (int ni = 0; ni < gp.node_size(); ++ni) {
+    const onnx::NodeProto& np = gp.node(ni);
+    Node n;
+    n.name = np.name();
+    n.op_type = np.op_type();
+    n.domain = canonical_domain(np.domain());
+    ErrorContext ectx{path, n.name.empty() ? "#" + std::to_string(ni) : n.name, n.op_type, n.domain, 0};
+    try {
+      auto os = g.opsets.find(n.domain);
+      if (os == g.opsets.end()) fail("the model imports no opset for domain '", n.domain, "'");
+      n.opset = os->second;
+      ectx.opset = n.opset;
+      for (const auto& a : np.attribute()) {
+        if (a.name().empty()) fail("an attribute has an empty name");
+        if (n.attrs.has(a.name())) fail("attribute '", a.name(), "' appears twice");
+        n.attrs.set(a.name(), read_attribute(a, tctx));
+      }
+      for (const auto& name : np.input()) {
+        if (name.empty()) {
+          n.inputs.push_back(-1);
+          continue;
+        }
+        auto it = index.find(name);
+        if (it == index.end()) {
+          // Defined by a later node (the model is not topologically sorted), or nowhere: checked
+          // once all nodes are read.
+          int v = g.add_value(name);
+          index.emplace(name, v);
+          n.inputs.push_back(v);
+          continue;
+        }
+        n.inputs.push_back(it->second);
+      }
+      for (const auto& name : np.output()) {
+        if (name.empty()) {
+          n.outputs.push_back(-1);
+          continue;
+        }
+        auto it = index.find(name);
+        int v;
+        if (it == index.end()) {
+          v = define(name, "node output");
+        } else {
+          v = it->second;
+          // Allowed only for a forward reference created above (no producer, no initializer,
+          // not a graph input).
+          Value& val = g.values[v];
+          bool is_input = std::find(g.inputs.begin(), g.inputs.end(), v) != g.inputs.end();
+          if (val.producer >= 0 || val.initializer || is_input)
+            fail("output '", name, "' is already defined (", val.producer >= 0 ? "by another node" : (is_input ? "as a graph input" : "as an initializer"), ")");
+        }
+        g.values[v].producer = static_cast<int>(g.nodes.size());
+        n.outputs.push_back(v);
+      }
+    } catch (const Error& e) {
+      throw e.with_context(ectx);
+    }
+    g.nodes.push_back(std::move(n));
+  }
+  // Every value must be defined somewhere.
+  for (size_t ni = 0; ni < g.nodes.size(); ++ni) {
+    const Node& n = g.nodes[ni];
+    for (int v : n.inputs) {
+      if (v < 0) continue;
+      const Value& val = g.values[v];
+      bool is_input = std::find(g.inputs.begin(), g.inputs.end(), v) != g.inputs.end();
+      if (val.producer < 0 && !val.initializer && !is_input)
+        throw Error("input '" + val.name + "' is not a graph input, an initializer or any node's output "
+                    "(missing initializer?)",
+                    {path, n.label(), n.op_type, n.domain, n.opset});
+    }
+  }
+  for (const auto& vi : gp.value_info()) {
+    auto it = index.find(vi.name());
+    if (it == index.end()) continue;  // describes a value nobody uses
+    Value& v = g.values[it->second];
+    if (v.initializer) continue;
+    Value tmp;
+    read_type(vi, tmp, "value_info");
+    if (v.dtype == DType::Undefined) v.dtype = tmp.dtype;
+    if (!v.has_shape && tmp.has_shape) {
+      v.has_shape = true;
+      v.dims = tmp.dims;
+      v.dim_params = tmp.dim_params;
+    }
+  }
+  std::set<std::string> seen_outputs;
+  for (const auto& out : gp.output()) {
+    auto it = index.find(out.name());
+    if (it == index.end()) fail("graph output '", out.name(), "' is not produced by any node or initializer");
+    if (!seen_outputs.insert(out.name()).second) fail("graph output '", out.name(), "' is listed twice");
+    Value tmp;
+    read_type(out, tmp, "output");
+    Value& v = g.values[it->second];
+    if (v.dtype == DType::Undefined) v.dtype = tmp.dtype;
+    if (!v.has_shape && tmp.has_shape) {
+      v.has_shape = true;
+      v.dims = tmp.dims;
+      v.dim_params = tmp.dim_params;
+    }
+    g.outputs.push_back(it->second);
+  }
+  if (g.outputs.empty()) fail("the graph has no outputs");
+
+  // Constant nodes become initializers: one mechanism for every constant.
+  std::vector<Node> kept;
+  std::vector<int> remap(g.nodes.size(), -1);
+  for (size_t ni = 0; ni < g.nodes.size(); ++ni) {
+    Node& n = g.nodes[ni];
+    if (n.op_type == "Constant" && n.domain == "ai.onnx") {
+      try {
+        if (n.outputs.size() != 1 || n.outputs[0] < 0) fail("Constant must have one output");
+        if (!n.inputs.empty()) fail("Constant takes no inputs");
+        Value& v = g.values[n.outputs[0]];
+        v.initializer = constant_value(n);
+        v.dtype = v.initializer->dtype();
+        v.has_shape = true;
+        v.dims = v.initializer->shape();
+        v.dim_params.assign(v.dims.size(), "");
+        v.producer = -1;
+        ++g.constant_nodes_folded;
+      } catch (const Error& e) {
+        throw e.with_context({path, n.label(), n.op_type, n.domain, n.opset});
+      }
+      continue;
+    }
+    remap[ni] = static_cast<int>(kept.size());
+    kept.push_back(std::move(n));
+  }
+  g.nodes = std::move(kept);
+  for (Value& v : g.values)
+    if (v.producer >= 0) v.producer = remap[static_cast<size_t>(v.producer)];
+  return g;
+}
+
+}  // namespace
+
+Graph load_graph_from_bytes(const std::string& bytes, const std::string& name,
+                            const std::string& base_dir, const LoadLimits& limits) {
+  onnx::ModelProto model;
+  if (bytes.empty()) throw Error("the file is empty", {name});
+  if (bytes.size() > static_cast<size_t>(std::numeric_limits<int>::max()) ||
+      !model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
+    throw Error("not a valid ONNX model (protobuf parsing failed: truncated or not an ONNX file)", {name});
+  try {
+    return build_graph(model, name, base_dir, limits);
+  } catch (const Error& e) {
+    throw e.with_context({name});
+  }
+}
+
+Graph load_graph(const std::string& path, const LoadLimits& limits) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) throw Error("no such file (or not a regular file)", {path});
+  auto size = fs::file_size(path, ec);
+  if (ec) throw Error("cannot read the file size: " + ec.message(), {path});
+  if (static_cast<int64_t>(size) > limits.max_file_bytes)
+    throw Error(cat("the file has ", size, " bytes, more than the limit of ", limits.max_file_bytes), {path});
+  if (size == 0) throw Error("the file is empty", {path});
+  // Parse straight from the file: the model is never held twice in memory.
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) throw Error(cat("cannot open the file: ", std::strerror(errno)), {path});
+  onnx::ModelProto model;
+  const bool ok = model.ParseFromFileDescriptor(fd);
+  ::close(fd);
+  if (!ok) throw Error("not a valid ONNX model (protobuf parsing failed: truncated or not an ONNX file)", {path});
+  fs::path base = fs::path(path).parent_path();
+  if (base.empty()) base = ".";
+  try {
+    return build_graph(model, path, base.string(), limits);
+  } catch (const Error& e) {
+    throw e.with_context({path});
+  }
+}
+
+}  // namespace quint::runtime

@@ -1,0 +1,533 @@
+// Elementwise operators against naive references written here from the ONNX spec's formulas:
+// every output element is computed on its own from its multi-index (broadcasting by index
+// arithmetic, no shared code with the kernels), on random shapes and the integer extremes.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "model_builder.h"
+#include "op_harness.h"
+#include "quint/session.h"
+
+namespace quint::test {
+
+namespace {
+
+std::mt19937& rng() {
+  static std::mt19937 g(1234);
+  return g;
+}
+
+// Random values of T; integers over their whole range (extremes included), reals in [-lim, lim].
+template <class T>
+Tensor random_tensor(const Shape& shape, double lim = 4.0) {
+  Tensor t(dtype_of<T>, shape);
+  T* p = t.data<T>();
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    if constexpr (std::is_same_v<T, bool>) {
+      p[i] = rng()() & 1;
+    } else if constexpr (std::is_floating_point_v<T>) {
+      p[i] = static_cast<T>(std::uniform_real_distribution<double>(-lim, lim)(rng()));
+    } else {
+      // Mix full-range values with small ones so that both wrap-around and ordinary results occur.
+      if (rng()() % 4 == 0) {
+        p[i] = static_cast<T>(std::uniform_int_distribution<int64_t>(-5, 5)(rng()));
+      } else {
+        uint64_t bits = (static_cast<uint64_t>(rng()()) << 32) | rng()();
+        std::memcpy(&p[i], &bits, sizeof(T));
+      }
+    }
+  }
+  return t;
+}
+
+std::vector<int64_t> unravel(int64_t i, const Shape& s) {
+  std::vector<int64_t> idx(s.size());
+  for (size_t d = s.size(); d-- > 0;) {
+    idx[d] = i % s[d];
+    i /= s[d];
+  }
+  return idx;
+}
+
+// Flat index into `in` of the element that numpy broadcasting reads for output index `out_idx`.
+int64_t broadcast_index(const std::vector<int64_t>& out_idx, const Shape& in) {
+  const size_t off = out_idx.size() - in.size();
+  int64_t flat = 0;
+  for (size_t d = 0; d < in.size(); ++d) flat = flat * in[d] + (in[d] == 1 ? 0 : out_idx[off + d]);
+  return flat;
+}
+
+Shape numpy_broadcast(const std::vector<Shape>& shapes) {
+  size_t rank = 0;
+  for (const auto& s : shapes) rank = std::max(rank, s.size());
+  Shape out(rank, 1);
+  for (const auto& s : shapes)
+    for (size_t d = 0; d < s.size(); ++d) {
+      int64_t& o = out[rank - s.size() + d];
+      if (s[d] != 1) o = s[d];
+    }
+  return out;
+}
+
+// Reference for an n-input elementwise op with broadcasting: out[i] = f(in_0[...], in_1[...], …).
+template <class R, class T, class F>
+Tensor reference(const std::vector<Tensor>& ins, F f) {
+  std::vector<Shape> shapes;
+  for (const auto& t : ins) shapes.push_back(t.shape());
+  const Shape out_shape = numpy_broadcast(shapes);
+  Tensor out(dtype_of<R>, out_shape);
+  for (int64_t i = 0; i < out.numel(); ++i) {
+    const auto idx = unravel(i, out_shape);
+    std::vector<T> args;
+    for (const auto& t : ins) args.push_back(t.data<T>()[broadcast_index(idx, t.shape())]);
+    out.data<R>()[i] = f(args);
+  }
+  return out;
+}
+
+// A random output shape and two input shapes that broadcast to it (leading dims dropped, some
+// dims set to 1; dims of 0 now and then).
+std::pair<Shape, Shape> random_broadcast_pair() {
+  std::uniform_int_distribution<int> rank_d(0, 4), dim_d(1, 5);
+  Shape out(static_cast<size_t>(rank_d(rng())));
+  for (auto& d : out) d = rng()() % 12 == 0 ? 0 : dim_d(rng());
+  auto derive = [&] {
+    Shape s(out.begin() + static_cast<long>(rng()() % (out.size() + 1)), out.end());
+    for (auto& d : s)
+      if (rng()() % 3 == 0) d = 1;
+    return s;
+  };
+  return {derive(), derive()};
+}
+
+OpRun binary(const std::string& op, Tensor a, Tensor b, bool constant = false) {
+  OpRun r;
+  r.op_type = op;
+  r.opset = 14;
+  r.inputs = {constant ? cst(std::move(a)) : dyn(std::move(a)), dyn(std::move(b))};
+  return r;
+}
+
+// Wrap-around integer results computed through 64-bit arithmetic and truncated to T.
+template <class T>
+T wrap(uint64_t v) {
+  return static_cast<T>(v);
+}
+
+template <class T>
+void check_arithmetic() {
+  SCOPED_TRACE(dtype_name(dtype_of<T>));
+  for (int trial = 0; trial < 25; ++trial) {
+    auto [sa, sb] = random_broadcast_pair();
+    Tensor a = random_tensor<T>(sa), b = random_tensor<T>(sb);
+    SCOPED_TRACE(shape_str(sa) + " op " + shape_str(sb));
+    auto u = [](T v) { return static_cast<uint64_t>(static_cast<int64_t>(v)); };
+    auto add = [&](const std::vector<T>& v) -> T {
+      if constexpr (std::is_floating_point_v<T>) return v[0] + v[1];
+      else return wrap<T>(u(v[0]) + u(v[1]));
+    };
+    auto sub = [&](const std::vector<T>& v) -> T {
+      if constexpr (std::is_floating_point_v<T>) return v[0] - v[1];
+      else return wrap<T>(u(v[0]) - u(v[1]));
+    };
+    auto mul = [&](const std::vector<T>& v) -> T {
+      if constexpr (std::is_floating_point_v<T>) return v[0] * v[1];
+      else return wrap<T>(u(v[0]) * u(v[1]));
+    };
+    // Integer division truncates toward zero; x/0 = 0 and MIN/-1 = MIN by quint's definition.
+    auto div = [&](const std::vector<T>& v) -> T {
+      if constexpr (std::is_floating_point_v<T>) {
+        return v[0] / v[1];
+      } else {
+        if (v[1] == 0) return 0;
+        if constexpr (std::is_signed_v<T>)
+          if (v[1] == -1) return wrap<T>(0 - u(v[0]));
+        return static_cast<T>(v[0] / v[1]);
+      }
+    };
+    const std::vector<std::pair<std::string, std::function<T(const std::vector<T>&)>>> ops = {
+        {"Add", add}, {"Sub", sub}, {"Mul", mul}, {"Div", div}};
+    for (const auto& [name, f] : ops) {
+      SCOPED_TRACE(name);
+      auto out = run_op(binary(name, a, b, trial % 2 == 0));
+      EXPECT_TRUE(tensors_equal(out[0], reference<T, T>({a, b}, f)));
+    }
+    auto cmp = [&](const std::string& name, std::function<bool(T, T)> f) {
+      SCOPED_TRACE(name);
+      auto out = run_op(binary(name, a, b));
+      EXPECT_TRUE(tensors_equal(out[0], reference<bool, T>({a, b}, [&](const std::vector<T>& v) { return f(v[0], v[1]); })));
+    };
+    cmp("Equal", [](T x, T y) { return x == y; });
+    cmp("Less", [](T x, T y) { return x < y; });
+    cmp("Greater", [](T x, T y) { return x > y; });
+    cmp("LessOrEqual", [](T x, T y) { return x <= y; });
+    cmp("GreaterOrEqual", [](T x, T y) { return x >= y; });
+  }
+}
+
+TEST(Elementwise, ArithmeticAndComparisonsAllTypesRandomBroadcast) {
+  check_arithmetic<float>();
+  check_arithmetic<double>();
+  check_arithmetic<int8_t>();
+  check_arithmetic<uint8_t>();
+  check_arithmetic<int16_t>();
+  check_arithmetic<uint16_t>();
+  check_arithmetic<int32_t>();
+  check_arithmetic<uint32_t>();
+  check_arithmetic<int64_t>();
+  check_arithmetic<uint64_t>();
+}
+
+TEST(Elementwise, Int8AndUint8Extremes) {
+  auto i8 = [](std::vector<int8_t> v) { return Tensor::from_vector<int8_t>({static_cast<int64_t>(v.size())}, v); };
+  auto u8 = [](std::vector<uint8_t> v) { return Tensor::from_vector<uint8_t>({static_cast<int64_t>(v.size())}, v); };
+  EXPECT_TRUE(tensors_equal(run_op(binary("Add", u8({255, 200, 0}), u8({1, 100, 0})))[0], u8({0, 44, 0})));
+  EXPECT_TRUE(tensors_equal(run_op(binary("Sub", u8({0, 5}), u8({1, 10})))[0], u8({255, 251})));
+  EXPECT_TRUE(tensors_equal(run_op(binary("Mul", u8({16, 255}), u8({16, 255})))[0], u8({0, 1})));
+  EXPECT_TRUE(tensors_equal(run_op(binary("Add", i8({127, -128}), i8({1, -1})))[0], i8({-128, 127})));
+  EXPECT_TRUE(tensors_equal(run_op(binary("Mul", i8({-128, -128}), i8({-1, 2})))[0], i8({-128, 0})));
+  // Truncation toward zero, and the cases where ONNX Runtime traps.
+  EXPECT_TRUE(tensors_equal(run_op(binary("Div", i8({-7, 7, -128, 5}), i8({2, -2, -1, 0})))[0], i8({-3, -3, -128, 0})));
+  EXPECT_TRUE(tensors_equal(run_op(binary("Div", u8({255, 7}), u8({2, 0})))[0], u8({127, 0})));
+  OpRun neg;
+  neg.op_type = "Neg";
+  neg.inputs = {dyn(i8({-128, 127, 0, -1}))};
+  EXPECT_TRUE(tensors_equal(run_op(neg)[0], i8({-128, -127, 0, 1})));
+  neg.op_type = "Abs";
+  EXPECT_TRUE(tensors_equal(run_op(neg)[0], i8({-128, 127, 0, 1})));
+  neg.op_type = "Relu";
+  neg.opset = 14;
+  EXPECT_TRUE(tensors_equal(run_op(neg)[0], i8({0, 127, 0, 0})));
+}
+
+TEST(Elementwise, IntegerDivisionOfInt32Extremes) {
+  const int32_t mn = std::numeric_limits<int32_t>::min();
+  auto t = [](std::vector<int32_t> v) { return Tensor::from_vector<int32_t>({static_cast<int64_t>(v.size())}, v); };
+  EXPECT_TRUE(tensors_equal(run_op(binary("Div", t({mn, mn, 9, -9}), t({-1, 1, 0, 4})))[0], t({mn, mn, 0, -2})));
+}
+
+template <class T>
+void check_unary(const std::string& op, std::function<T(T)> f, double rtol, double lim = 4.0, int opset = 13) {
+  SCOPED_TRACE(op + " " + dtype_name(dtype_of<T>));
+  for (int trial = 0; trial < 6; ++trial) {
+    Shape s(static_cast<size_t>(rng()() % 4));
+    for (auto& d : s) d = 1 + rng()() % 7;
+    if (trial == 0) s = {0, 3};
+    Tensor x = random_tensor<T>(s, lim);
+    OpRun r;
+    r.op_type = op;
+    r.opset = opset;
+    r.inputs = {dyn(x)};
+    Tensor want = reference<T, T>({x}, [&](const std::vector<T>& v) { return f(v[0]); });
+    if (rtol == 0) EXPECT_TRUE(tensors_equal(run_op(r)[0], want));
+    else EXPECT_TRUE(tensors_close(run_op(r)[0], want, rtol, 0));
+  }
+}
+
+TEST(Elementwise, UnaryMathAgainstFormulas) {
+  // Reals: the formula in double, rounded once; the kernels compute in float (rtol 1e-6).
+  check_unary<float>("Sigmoid", [](float x) { return static_cast<float>(1.0 / (1.0 + std::exp(-double(x)))); }, 1e-6, 30);
+  check_unary<double>("Sigmoid", [](double x) { return 1.0 / (1.0 + std::exp(-x)); }, 1e-14, 30);
+  check_unary<float>("Exp", [](float x) { return static_cast<float>(std::exp(double(x))); }, 1e-6);
+  check_unary<float>("Log", [](float x) { return static_cast<float>(std::log(double(x))); }, 1e-6);
+  check_unary<float>("Tanh", [](float x) { return static_cast<float>(std::tanh(double(x))); }, 1e-6);
+  // Exactly rounded operations: bit-exact.
+  check_unary<float>("Sqrt", [](float x) { return std::sqrt(x); }, 0);
+  check_unary<float>("Reciprocal", [](float x) { return 1.0f / x; }, 0);
+  check_unary<float>("Neg", [](float x) { return -x; }, 0);
+  check_unary<float>("Abs", [](float x) { return std::fabs(x); }, 0);
+  check_unary<float>("Floor", [](float x) { return std::floor(x); }, 0);
+  check_unary<float>("Ceil", [](float x) { return std::ceil(x); }, 0);
+  check_unary<float>("Relu", [](float x) { return x > 0 ? x : 0.0f; }, 0, 4.0, 14);
+  check_unary<double>("Round", [](double x) { return std::nearbyint(x); }, 0);
+  check_unary<int32_t>("Relu", [](int32_t x) { return x > 0 ? x : 0; }, 0, 4.0, 14);
+  check_unary<int64_t>("Abs", [](int64_t x) { return x == std::numeric_limits<int64_t>::min() ? x : std::abs(x); }, 0);
+  check_unary<uint16_t>("Abs", [](uint16_t x) { return x; }, 0);
+}
+
+TEST(Elementwise, SigmoidExtremesDoNotOverflow) {
+  OpRun r;
+  r.op_type = "Sigmoid";
+  r.inputs = {dyn(Tensor::from_vector<float>({4}, {-200.0f, -90.0f, 0.0f, 200.0f}))};
+  Tensor y = run_op(r)[0];
+  EXPECT_EQ(y.data<float>()[0], 0.0f);
+  EXPECT_GT(y.data<float>()[1], 0.0f);  // e^-90 ≈ 8e-40, a float denormal: not flushed to NaN/0 by overflow
+  EXPECT_EQ(y.data<float>()[2], 0.5f);
+  EXPECT_EQ(y.data<float>()[3], 1.0f);
+}
+
+TEST(Elementwise, RoundIsHalfToEven) {
+  OpRun r;
+  r.op_type = "Round";
+  r.inputs = {dyn(Tensor::from_vector<float>({9}, {0.5f, 1.5f, 2.5f, -0.5f, -1.5f, -2.5f, 2.4999998f, 0.50000006f, -7.0f}))};
+  Tensor y = run_op(r)[0];
+  EXPECT_TRUE(tensors_equal(y, Tensor::from_vector<float>({9}, {0.0f, 2.0f, 2.0f, -0.0f, -2.0f, -2.0f, 2.0f, 1.0f, -7.0f})));
+  EXPECT_TRUE(std::signbit(y.data<float>()[3]));
+}
+
+TEST(Elementwise, LeakyReluUsesAlpha) {
+  OpRun r;
+  r.op_type = "LeakyRelu";
+  r.opset = 16;
+  r.attrs.set("alpha", 0.25f);
+  Tensor x = random_tensor<float>({3, 5});
+  r.inputs = {dyn(x)};
+  EXPECT_TRUE(tensors_equal(run_op(r)[0], reference<float, float>({x}, [](const std::vector<float>& v) {
+                              return v[0] >= 0 ? v[0] : 0.25f * v[0];
+                            })));
+  r.attrs = {};
+  EXPECT_TRUE(tensors_equal(run_op(r)[0], reference<float, float>({x}, [](const std::vector<float>& v) {
+                              return v[0] >= 0 ? v[0] : 0.01f * v[0];
+                            })));
+}
+
+TEST(Elementwise, PowMixedTypes) {
+  for (int trial = 0; trial < 10; ++trial) {
+    auto [sa, sb] = random_broadcast_pair();
+    Tensor x = random_tensor<float>(sa, 3.0), y = random_tensor<float>(sb, 3.0);
+    OpRun r = binary("Pow", x, y);
+    r.opset = 15;
+    EXPECT_TRUE(tensors_equal(run_op(r)[0], reference<float, float>({x, y}, [](const std::vector<float>& v) {
+                                return static_cast<float>(std::pow(double(v[0]), double(v[1])));
+                              })));
+  }
+  // Real base, integer exponent; integer base, integer exponent (exact, wrapping, negative).
+  OpRun r = binary("Pow", Tensor::from_vector<float>({3}, {2.0f, -3.0f, 0.5f}), Tensor::from_vector<int64_t>({3}, {10, 3, -2}));
+  r.opset = 15;
+  EXPECT_TRUE(tensors_equal(run_op(r)[0], Tensor::from_vector<float>({3}, {1024.0f, -27.0f, 4.0f})));
+  r = binary("Pow", Tensor::from_vector<int32_t>({6}, {2, 3, -1, -1, 2, 7}), Tensor::from_vector<int32_t>({6}, {10, -1, -3, -4, 31, 0}));
+  r.opset = 15;
+  EXPECT_TRUE(tensors_equal(run_op(r)[0],
+                            Tensor::from_vector<int32_t>({6}, {1024, 0, -1, 1, std::numeric_limits<int32_t>::min(), 1})));
+  r = binary("Pow", Tensor::from_vector<int64_t>({2}, {3, 10}), Tensor::from_vector<float>({2}, {2.0f, 0.5f}));
+  r.opset = 15;
+  EXPECT_TRUE(tensors_equal(run_op(r)[0], Tensor::from_vector<int64_t>({2}, {9, 3})));
+}
+
+TEST(Elementwise, ClipAllOpsets) {
+  Tensor x = Tensor::from_vector<float>({6}, {-5.0f, -1.0f, 0.0f, 1.0f, 5.0f, std::nanf("")});
+  auto scalar = [](float v) { return Tensor::scalar<float>(v); };
+  OpRun r;
+  r.op_type = "Clip";
+  r.opset = 13;
+  // Bounds as run-time inputs and as constants.
+  for (bool constant : {false, true}) {
+    r.inputs = {dyn(x), constant ? cst(scalar(-2)) : dyn(scalar(-2)), constant ? cst(scalar(3)) : dyn(scalar(3))};
+    Tensor y = run_op(r)[0];
+    EXPECT_TRUE(tensors_close(y, Tensor::from_vector<float>({6}, {-2, -1, 0, 1, 3, std::nanf("")}), 0, 0));
+  }
+  // Absent min: lowest(); min > max gives max everywhere (numpy's clip).
+  r.inputs = {dyn(x), OpInput::absent_input(), dyn(scalar(0.5f))};
+  EXPECT_TRUE(tensors_close(run_op(r)[0], Tensor::from_vector<float>({6}, {-5, -1, 0, 0.5f, 0.5f, std::nanf("")}), 0, 0));
+  r.inputs = {dyn(x), dyn(scalar(2)), dyn(scalar(1))};
+  EXPECT_TRUE(tensors_close(run_op(r)[0], Tensor::from_vector<float>({6}, {1, 1, 1, 1, 1, std::nanf("")}), 0, 0));
+  // Opset 6: attributes.
+  r.opset = 6;
+  r.inputs = {dyn(x)};
+  r.attrs.set("min", -1.5f);
+  r.attrs.set("max", 2.0f);
+  EXPECT_TRUE(tensors_close(run_op(r)[0], Tensor::from_vector<float>({6}, {-1.5f, -1, 0, 1, 2, std::nanf("")}), 0, 0));
+  // int8 and uint8 (opset 12+), bounds at the type's extremes.
+  r = {};
+  r.op_type = "Clip";
+  r.opset = 13;
+  Tensor xi = Tensor::from_vector<int8_t>({5}, {-128, -100, 0, 100, 127});
+  r.inputs = {dyn(xi), dyn(Tensor::scalar<int8_t>(-100)), OpInput::absent_input()};
+  EXPECT_TRUE(tensors_equal(run_op(r)[0], Tensor::from_vector<int8_t>({5}, {-100, -100, 0, 100, 127})));
+  Tensor xu = Tensor::from_vector<uint8_t>({4}, {0, 1, 254, 255});
+  r.inputs = {dyn(xu), dyn(Tensor::scalar<uint8_t>(1)), dyn(Tensor::scalar<uint8_t>(254))};
+  EXPECT_TRUE(tensors_equal(run_op(r)[0], Tensor::from_vector<uint8_t>({4}, {1, 1, 254, 254})));
+}
+
+TEST(Elementwise, ClipRejectsBadBounds) {
+  OpRun r;
+  r.op_type = "Clip";
+  r.opset = 13;
+  r.inputs = {dyn(Tensor(DType::Float32, {3})), dyn(Tensor(DType::Float32, {2}))};
+  try {
+    run_op(r);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("scalar"), std::string::npos) << e.what();
+  }
+  r.inputs = {dyn(Tensor(DType::Float32, {3})), dyn(Tensor::scalar<double>(1.0))};
+  try {
+    run_op(r);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("float64"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Elementwise, VariadicMinMaxSumMean) {
+  for (int trial = 0; trial < 15; ++trial) {
+    auto [s0, s1] = random_broadcast_pair();
+    Shape s2 = s1.empty() ? s0 : Shape(s1.begin() + 1, s1.end());
+    Tensor a = random_tensor<float>(s0), b = random_tensor<float>(s1), c = random_tensor<float>(s2);
+    if (a.numel() > 0 && trial % 3 == 0) a.data<float>()[0] = std::nanf("");
+    auto make = [&](const char* op) {
+      OpRun r;
+      r.op_type = op;
+      r.inputs = {dyn(a), dyn(b), dyn(c)};
+      return r;
+    };
+    auto nanmin = [](const std::vector<float>& v) {
+      float m = v[0];
+      for (float x : v) m = (std::isnan(m) || std::isnan(x)) ? std::nanf("") : std::min(m, x);
+      return m;
+    };
+    auto nanmax = [](const std::vector<float>& v) {
+      float m = v[0];
+      for (float x : v) m = (std::isnan(m) || std::isnan(x)) ? std::nanf("") : std::max(m, x);
+      return m;
+    };
+    EXPECT_TRUE(tensors_close(run_op(make("Min"))[0], reference<float, float>({a, b, c}, nanmin), 0, 0));
+    EXPECT_TRUE(tensors_close(run_op(make("Max"))[0], reference<float, float>({a, b, c}, nanmax), 0, 0));
+    EXPECT_TRUE(tensors_close(run_op(make("Sum"))[0],
+                              reference<float, float>({a, b, c}, [](const std::vector<float>& v) { return v[0] + v[1] + v[2]; }), 0, 0));
+    EXPECT_TRUE(tensors_close(run_op(make("Mean"))[0],
+                              reference<float, float>({a, b, c}, [](const std::vector<float>& v) { return (v[0] + v[1] + v[2]) / 3.0f; }),
+                              0, 0));
+  }
+  // One input: the identity; integer Max.
+  OpRun r;
+  r.op_type = "Max";
+  r.inputs = {dyn(Tensor::from_vector<int8_t>({3}, {-128, 0, 127}))};
+  EXPECT_TRUE(tensors_equal(run_op(r)[0], Tensor::from_vector<int8_t>({3}, {-128, 0, 127})));
+  r.inputs.push_back(dyn(Tensor::scalar<int8_t>(1)));
+  EXPECT_TRUE(tensors_equal(run_op(r)[0], Tensor::from_vector<int8_t>({3}, {1, 1, 127})));
+}
+
+TEST(Elementwise, WhereWithStringsAndBroadcast) {
+  Tensor cond = Tensor::from_vector<bool>({2, 1}, {true, false});
+  Tensor a(DType::String, {1, 3}), b(DType::String, {});
+  a.data<std::string>()[0] = "a0";
+  a.data<std::string>()[1] = "a1";
+  a.data<std::string>()[2] = "a2";
+  b.data<std::string>()[0] = "b";
+  OpRun r;
+  r.op_type = "Where";
+  r.opset = 16;
+  r.inputs = {dyn(cond), dyn(a), dyn(b)};
+  Tensor y = run_op(r)[0];
+  ASSERT_EQ(y.shape(), (Shape{2, 3}));
+  const std::vector<std::string> want = {"a0", "a1", "a2", "b", "b", "b"};
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(y.data<std::string>()[i], want[i]);
+  // Numeric, random shapes.
+  for (int trial = 0; trial < 10; ++trial) {
+    auto [s0, s1] = random_broadcast_pair();
+    Tensor c = random_tensor<bool>(s0), x = random_tensor<int16_t>(s1), z = random_tensor<int16_t>({});
+    r.inputs = {dyn(c), dyn(x), dyn(z)};
+    const Shape out = numpy_broadcast({s0, s1, {}});
+    Tensor expect(DType::Int16, out);
+    for (int64_t i = 0; i < expect.numel(); ++i) {
+      auto idx = unravel(i, out);
+      expect.data<int16_t>()[i] = c.data<bool>()[broadcast_index(idx, s0)] ? x.data<int16_t>()[broadcast_index(idx, s1)]
+                                                                           : z.data<int16_t>()[0];
+    }
+    EXPECT_TRUE(tensors_equal(run_op(r)[0], expect));
+  }
+}
+
+TEST(Elementwise, LogicOps) {
+  Tensor a = Tensor::from_vector<bool>({4}, {false, false, true, true});
+  Tensor b = Tensor::from_vector<bool>({4}, {false, true, false, true});
+  auto go = [&](const char* op) { return run_op(binary(op, a, b))[0]; };
+  EXPECT_TRUE(tensors_equal(go("And"), Tensor::from_vector<bool>({4}, {false, false, false, true})));
+  EXPECT_TRUE(tensors_equal(go("Or"), Tensor::from_vector<bool>({4}, {false, true, true, true})));
+  EXPECT_TRUE(tensors_equal(go("Xor"), Tensor::from_vector<bool>({4}, {false, true, true, false})));
+  EXPECT_TRUE(tensors_equal(go("Equal"), Tensor::from_vector<bool>({4}, {true, false, false, true})));
+  OpRun r;
+  r.op_type = "Not";
+  r.inputs = {dyn(a)};
+  EXPECT_TRUE(tensors_equal(run_op(r)[0], Tensor::from_vector<bool>({4}, {true, true, false, false})));
+}
+
+TEST(Elementwise, NanComparisons) {
+  Tensor a = Tensor::from_vector<float>({2}, {std::nanf(""), 1.0f});
+  Tensor b = Tensor::from_vector<float>({2}, {std::nanf(""), std::nanf("")});
+  for (const char* op : {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"})
+    EXPECT_TRUE(tensors_equal(run_op(binary(op, a, b))[0], Tensor::from_vector<bool>({2}, {false, false}))) << op;
+}
+
+TEST(Elementwise, LegacyBroadcastBeforeOpset7) {
+  Tensor a = random_tensor<float>({2, 3, 4});
+  Tensor b = random_tensor<float>({3});
+  OpRun r = binary("Add", a, b);
+  r.opset = 6;
+  r.attrs.set("broadcast", int64_t{1});
+  r.attrs.set("axis", int64_t{1});
+  Tensor want = reference<float, float>({a, b.reshaped({3, 1})}, [](const std::vector<float>& v) { return v[0] + v[1]; });
+  EXPECT_TRUE(tensors_equal(run_op(r)[0], want));
+  // Without broadcast=1 the shapes must be equal.
+  r.attrs = {};
+  EXPECT_THROW(run_op(r), Error);
+  // Default axis: B's dims are A's trailing dims.
+  Tensor c = random_tensor<float>({3, 4});
+  r = binary("Mul", a, c);
+  r.opset = 6;
+  r.attrs.set("broadcast", int64_t{1});
+  EXPECT_TRUE(tensors_equal(run_op(r)[0], reference<float, float>({a, c}, [](const std::vector<float>& v) { return v[0] * v[1]; })));
+}
+
+void expect_error(const OpRun& r, const std::string& needle) {
+  try {
+    run_op(r);
+    ADD_FAILURE() << "expected an error mentioning '" << needle << "'";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
+TEST(Elementwise, ClearErrors) {
+  expect_error(binary("Add", Tensor(DType::Float32, {2, 3}), Tensor(DType::Float32, {4})), "cannot be broadcast");
+  expect_error(binary("Add", Tensor(DType::Float32, {2}), Tensor(DType::Int32, {2})), "same type");
+  expect_error(binary("Add", Tensor(DType::Float16, {2}), Tensor(DType::Float16, {2})), "float16");
+  expect_error(binary("And", Tensor(DType::Float32, {2}), Tensor(DType::Float32, {2})), "bool");
+  OpRun r;
+  r.op_type = "Exp";
+  r.inputs = {dyn(Tensor(DType::Int32, {2}))};
+  expect_error(r, "float32, float64");
+  r.op_type = "Where";
+  r.inputs = {dyn(Tensor(DType::Int32, {2})), dyn(Tensor(DType::Int32, {2})), dyn(Tensor(DType::Int32, {2}))};
+  expect_error(r, "condition");
+}
+
+TEST(Elementwise, ThreadsGiveTheSameResult) {
+  Tensor a = random_tensor<float>({64, 33, 17}), b = random_tensor<float>({33, 1});
+  OpRun r = binary("Mul", a, b);
+  Tensor one = run_op(r)[0];
+  r.threads = 2;
+  EXPECT_TRUE(tensors_equal(run_op(r)[0], one));
+  EXPECT_TRUE(tensors_equal(one, reference<float, float>({a, b}, [](const std::vector<float>& v) { return v[0] * v[1]; })));
+}
+
+TEST(Elementwise, ModelThroughTheLoader) {
+  // x (runtime) + constant bias, then Relu, then Clip with constant bounds, then Equal.
+  ModelBuilder m;
+  m.opset("", 13);
+  m.input("x", DType::Float32, {-1, 3});
+  m.initializer("bias", Tensor::from_vector<float>({3}, {1.0f, -1.0f, 0.5f}));
+  m.initializer("lo", Tensor::scalar<float>(0.25f));
+  m.initializer("hi", Tensor::scalar<float>(2.0f));
+  m.node("Add", {"x", "bias"}, {"s"});
+  m.node("Relu", {"s"}, {"r"});
+  m.node("Clip", {"r", "lo", "hi"}, {"y"});
+  m.output("y", DType::Float32);
+  Session session(m.save("elementwise_model.onnx"));
+  Tensor x = Tensor::from_vector<float>({2, 3}, {0.0f, 0.5f, 1.0f, -3.0f, 3.0f, 1.25f});
+  Tensor y = session.run({{"x", x}}).at("y");
+  EXPECT_TRUE(tensors_equal(y, Tensor::from_vector<float>({2, 3}, {1.0f, 0.25f, 1.5f, 0.25f, 2.0f, 1.75f})));
+}
+
+}  // namespace
+
+}  // namespace quint::test

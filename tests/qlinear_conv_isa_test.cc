@@ -1,0 +1,185 @@
+// Differential tests: every SIMD variant of QLinearConv equals the reference kernel exactly, on
+// random shapes, strides, pads, dilations, groups, zero points, types, and on the extremes where
+// a saturating int16 multiply (AVX2's vpmaddubsw) would go wrong.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "op_harness.h"
+#include "x86/cpu.h"
+
+namespace quint::test {
+namespace {
+
+struct ConvCase {
+  int64_t n = 1, c = 8, h = 9, w = 9, m = 16, kh = 3, kw = 3, group = 1;
+  int64_t stride = 1, pad = 1, dil = 1;
+  DType xt = DType::UInt8, wt = DType::Int8, yt = DType::UInt8;
+  bool per_channel = true, bias = true, wzp_nonzero = false;
+  enum class Fill { Random, Max, Min } fill = Fill::Random;
+};
+
+Tensor random_q8(DType t, Shape shape, std::mt19937& rng, ConvCase::Fill fill) {
+  Tensor out(t, std::move(shape));
+  std::uniform_int_distribution<int> d(t == DType::Int8 ? -128 : 0, t == DType::Int8 ? 127 : 255);
+  auto* p = static_cast<uint8_t*>(out.raw());
+  for (int64_t i = 0; i < out.numel(); ++i) {
+    int v = d(rng);
+    if (fill == ConvCase::Fill::Max) v = t == DType::Int8 ? 127 : 255;
+    if (fill == ConvCase::Fill::Min) v = t == DType::Int8 ? -128 : 0;
+    p[i] = static_cast<uint8_t>(v);
+  }
+  return out;
+}
+
+Tensor q8_scalar(DType t, int v) {
+  Tensor s(t, {});
+  static_cast<uint8_t*>(s.raw())[0] = static_cast<uint8_t>(v);
+  return s;
+}
+
+std::vector<Tensor> run_case(const ConvCase& cc, uint32_t seed, const std::string& isa, bool nhwc_input) {
+  std::mt19937 rng(seed);
+  const Tensor x = random_q8(cc.xt, {cc.n, cc.c, cc.h, cc.w}, rng, cc.fill);
+  ConvCase::Fill wfill = cc.fill == ConvCase::Fill::Random ? ConvCase::Fill::Random
+                         : (cc.fill == ConvCase::Fill::Max ? ConvCase::Fill::Min : ConvCase::Fill::Max);
+  const Tensor w = random_q8(cc.wt, {cc.m, cc.c / cc.group, cc.kh, cc.kw}, rng, wfill);
+  std::uniform_real_distribution<float> sd(0.001f, 0.05f);
+  const int lo = cc.xt == DType::Int8 ? -128 : 0;
+  std::uniform_int_distribution<int> zd(lo, lo + 255);
+  const int wlo = cc.wt == DType::Int8 ? -128 : 0;
+  std::uniform_int_distribution<int> wzd(wlo, wlo + 255);
+  const int64_t ns = cc.per_channel ? cc.m : 1;
+  std::vector<float> ws(static_cast<size_t>(ns));
+  for (auto& v : ws) v = sd(rng) * 0.05f;
+  Tensor wz(cc.wt, cc.per_channel ? Shape{cc.m} : Shape{});
+  for (int64_t i = 0; i < wz.numel(); ++i)
+    static_cast<uint8_t*>(wz.raw())[i] =
+        static_cast<uint8_t>(cc.wzp_nonzero ? wzd(rng) : (cc.wt == DType::UInt8 ? 128 : 0));
+  std::vector<int32_t> b(static_cast<size_t>(cc.m));
+  std::uniform_int_distribution<int32_t> bd(-20000, 20000);
+  for (auto& v : b) v = bd(rng);
+  OpRun r;
+  r.op_type = "QLinearConv";
+  r.attrs.set("kernel_shape", std::vector<int64_t>{cc.kh, cc.kw});
+  r.attrs.set("strides", std::vector<int64_t>{cc.stride, cc.stride});
+  r.attrs.set("pads", std::vector<int64_t>{cc.pad, cc.pad, cc.pad, cc.pad});
+  r.attrs.set("dilations", std::vector<int64_t>{cc.dil, cc.dil});
+  r.attrs.set("group", cc.group);
+  OpInput xin = dyn(x);
+  xin.nhwc = nhwc_input;
+  r.inputs = {xin,
+              cst(Tensor::scalar<float>(sd(rng))),
+              cst(q8_scalar(cc.xt, zd(rng))),
+              cst(w),
+              cst(cc.per_channel ? Tensor::from_vector<float>({cc.m}, ws) : Tensor::scalar<float>(ws[0])),
+              cst(wz),
+              cst(Tensor::scalar<float>(sd(rng) * 0.02f)),
+              cst(q8_scalar(cc.yt, cc.yt == DType::Int8 ? zd(rng) / 2 : 100))};
+  if (cc.bias) r.inputs.push_back(cst(Tensor::from_vector<int32_t>({cc.m}, b)));
+  r.options.isa = isa;
+  r.threads = 2;
+  return run_op(r);
+}
+
+std::vector<std::string> fast_isas() {
+  std::vector<std::string> out;
+  for (auto isa : {ops::x86::Isa::Avx2, ops::x86::Isa::AvxVnni, ops::x86::Isa::Avx512Vnni})
+    if (ops::x86::isa_supported(isa)) out.push_back(ops::x86::isa_name(isa));
+  return out;
+}
+
+void expect_all_isas_match(const ConvCase& cc, uint32_t seed) {
+  const Tensor ref = run_case(cc, seed, "ref", false).at(0);
+  for (const std::string& isa : fast_isas())
+    for (bool nhwc : {false, true}) {
+      SCOPED_TRACE("isa " + isa + (nhwc ? " NHWC input" : " NCHW input") + " seed " + std::to_string(seed));
+      EXPECT_TRUE(tensors_equal(run_case(cc, seed, isa, nhwc).at(0), ref));
+    }
+}
+
+TEST(QLinearConvIsa, HasFastVariantsOnThisMachine) {
+  if (fast_isas().empty()) GTEST_SKIP() << "no AVX2 on this CPU: only the reference kernel exists";
+  EXPECT_FALSE(fast_isas().empty());
+}
+
+TEST(QLinearConvIsa, RandomShapesMatchReference) {
+  std::mt19937 rng(1234);
+  for (uint32_t seed = 0; seed < 60; ++seed) {
+    ConvCase cc;
+    auto pick = [&](std::initializer_list<int64_t> v) { return *(v.begin() + rng() % v.size()); };
+    cc.group = pick({1, 1, 1, 2, 4});
+    cc.c = cc.group * pick({1, 2, 3, 4, 5, 8, 12, 16});
+    cc.m = cc.group * pick({1, 3, 8, 16, 17, 32, 33, 40});
+    cc.h = pick({1, 3, 5, 7, 11, 14});
+    cc.w = pick({1, 2, 5, 7, 13});
+    cc.kh = pick({1, 1, 3, 5});
+    cc.kw = pick({1, 3, 3, 2});
+    cc.stride = pick({1, 1, 2, 3});
+    cc.pad = pick({0, 0, 1, 2, 4});
+    cc.dil = pick({1, 1, 1, 2});
+    cc.n = pick({1, 1, 2});
+    cc.xt = pick({0, 0, 1}) ? DType::Int8 : DType::UInt8;
+    cc.wt = cc.xt == DType::Int8 ? DType::Int8 : (pick({0, 0, 1}) ? DType::UInt8 : DType::Int8);
+    cc.yt = pick({0, 1}) ? DType::Int8 : DType::UInt8;
+    cc.per_channel = pick({0, 1});
+    cc.bias = pick({0, 1, 1});
+    cc.wzp_nonzero = pick({0, 0, 1});
+    // Skip geometries whose kernel does not fit the padded input.
+    if ((cc.kh - 1) * cc.dil + 1 > cc.h + 2 * cc.pad || (cc.kw - 1) * cc.dil + 1 > cc.w + 2 * cc.pad) continue;
+    expect_all_isas_match(cc, seed);
+  }
+}
+
+TEST(QLinearConvIsa, SaturatingExtremesAreExact) {
+  // 255 × −128 and 255 × 127 everywhere: int16 pair sums would overflow.
+  for (auto fill : {ConvCase::Fill::Max, ConvCase::Fill::Min}) {
+    ConvCase cc;
+    cc.c = 64;
+    cc.m = 32;
+    cc.fill = fill;
+    cc.wzp_nonzero = false;
+    expect_all_isas_match(cc, 7);
+    cc.wt = DType::UInt8;
+    expect_all_isas_match(cc, 8);
+  }
+}
+
+TEST(QLinearConvIsa, DepthwiseMatchesReference) {
+  // One input and one output channel per group: the dedicated depthwise kernel.
+  for (uint32_t seed = 0; seed < 24; ++seed) {
+    ConvCase cc;
+    cc.c = cc.m = cc.group = std::vector<int64_t>{1, 8, 17, 32, 96}[seed % 5];
+    cc.kh = cc.kw = seed % 3 == 0 ? 5 : 3;
+    cc.stride = 1 + seed % 2;
+    cc.pad = seed % 4 == 0 ? 0 : 1 + seed % 2;
+    cc.dil = seed % 5 == 4 ? 2 : 1;
+    cc.h = 9;
+    cc.w = 7;
+    cc.xt = seed % 6 == 5 ? DType::Int8 : DType::UInt8;
+    cc.wt = seed % 4 == 3 ? DType::UInt8 : DType::Int8;
+    if (cc.xt == DType::Int8) cc.wt = DType::Int8;
+    cc.wzp_nonzero = seed % 3 == 1;
+    cc.per_channel = seed % 2 == 0;
+    if (seed >= 20) cc.fill = seed % 2 ? ConvCase::Fill::Max : ConvCase::Fill::Min;
+    expect_all_isas_match(cc, seed);
+  }
+}
+
+TEST(QLinearConvIsa, ResNetShapedLayersMatchReference) {
+  struct L { int64_t c, h, m, k, s, p; };
+  for (const L& l : {L{3, 32, 64, 7, 2, 3}, L{64, 14, 64, 3, 1, 1}, L{64, 14, 256, 1, 1, 0}, L{256, 14, 128, 1, 2, 0},
+                     L{128, 7, 128, 3, 2, 1}}) {
+    ConvCase cc;
+    cc.c = l.c;
+    cc.h = cc.w = l.h;
+    cc.m = l.m;
+    cc.kh = cc.kw = l.k;
+    cc.stride = l.s;
+    cc.pad = l.p;
+    expect_all_isas_match(cc, static_cast<uint32_t>(l.c * 7 + l.m));
+  }
+}
+
+}  // namespace
+}  // namespace quint::test

@@ -1,0 +1,89 @@
+#include "reference_runs.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "dump.h"
+#include "model_builder.h"
+#include "npy.h"
+#include "test_paths.h"
+
+namespace quint::test {
+
+namespace fs = std::filesystem;
+
+std::map<std::string, Tensor> run_ort(const std::string& model, const std::map<std::string, std::string>& inputs,
+                                      const std::string& outputs, const std::string& opt) {
+  const std::string harness = ort_harness_dir();
+  if (harness.empty()) fail("the ONNX Runtime harness is not installed (scripts/setup.sh installs it)");
+  static int counter = 0;
+  const std::string out = temp_dir() + "/ort-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+  std::string cmd = "node '" + harness + "/ort_run.js' '" + model + "' --out '" + out + "' --opt " + opt;
+  for (const auto& [name, path] : inputs) cmd += " --input '" + name + "=" + path + "'";
+  if (!outputs.empty()) cmd += " --outputs '" + outputs + "'";
+  std::string log;
+  if (run_command(cmd, &log) != 0) fail("ONNX Runtime failed: ", log);
+  std::map<std::string, Tensor> result;
+  // ort_manifest.json: [{"name", "file", "dtype", "shape"}, ...]
+  std::ifstream f(out + "/ort_manifest.json");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  tools::Json j = tools::Json::parse(ss.str());
+  for (const tools::Json& e : j.items())
+    result[e.at("name").string()] = tools::read_npy(out + "/" + e.at("file").string());
+  fs::remove_all(out);
+  return result;
+}
+
+namespace {
+class Collector final : public Observer {
+ public:
+  std::map<std::string, Tensor> tensors;
+  void on_node(const ObservedNode& n) override {
+    for (const auto& o : n.outputs) tensors[o.name] = o.value.clone();
+  }
+};
+}  // namespace
+
+std::map<std::string, Tensor> quint_tensors(const Session& s, const std::map<std::string, Tensor>& inputs) {
+  Collector c;
+  RunOptions ro;
+  ro.observer = &c;
+  auto outs = s.run(inputs, ro);
+  for (auto& [k, v] : outs) c.tensors[k] = v;
+  return c.tensors;
+}
+
+std::string resnet50_dir() {
+  const std::string py = python_with("torch, torchvision, onnx");
+  if (py.empty()) return "";
+  const fs::path dir = fs::path(binary_dir()) / "test-models" / "resnet50";
+  fs::create_directories(dir);
+  const std::string lock_path = (dir / ".lock").string();
+  int fd = ::open(lock_path.c_str(), O_CREAT | O_RDWR, 0644);
+  if (fd < 0) fail("cannot open ", lock_path);
+  ::flock(fd, LOCK_EX);
+  std::string err;
+  if (!fs::exists(dir / "resnet50_qop.onnx") || !fs::exists(dir / "resnet50_qdq.onnx")) {
+    std::string log;
+    const std::string cmd = py + " '" + source_dir() + "/models/export_resnet50.py' --out-dir '" + dir.string() + "'";
+    if (run_command(cmd, &log) != 0) err = "export_resnet50.py failed: " + log;
+  }
+  ::flock(fd, LOCK_UN);
+  ::close(fd);
+  if (!err.empty()) fail(err);
+  return dir.string();
+}
+
+std::string save_npy_temp(const std::string& name, const Tensor& t) {
+  const std::string path = temp_dir() + "/" + name + ".npy";
+  tools::write_npy(t, path);
+  return path;
+}
+
+}  // namespace quint::test
