@@ -135,11 +135,15 @@ WindowGeometry window_geometry(const BuildContext& ctx, const Shape& input_shape
     g.pad_end[off + i] = pe;
     g.out[off + i] = out;
   }
+  // Every dim is below 2^31, but the window of a 3-D pool (whose kernel no weights bound) could
+  // still hold more taps than int64 counts: kernel_size() and tap counts must fit.
+  if (g.kernel[0] > std::numeric_limits<int64_t>::max() / (g.kernel[1] * g.kernel[2]))
+    fail("the window of kernel ", shape_str(ks), " has more elements than int64 can count");
   return g;
 }
 
 QuantInput read_quant_input(const BuildContext& ctx, size_t scale_idx, size_t zp_idx,
-                            int64_t channels, const char* what, DType zp_dtype) {
+                            int64_t channels, const char* what, DType zp_dtype, bool broadcast) {
   QuantInput q;
   const Tensor& s = ctx.constant_input(scale_idx, (std::string(what) + " scale").c_str());
   if (s.dtype() != DType::Float32)
@@ -167,13 +171,17 @@ QuantInput read_quant_input(const BuildContext& ctx, size_t scale_idx, size_t zp
     if (!is_quant8(z.dtype()) && z.dtype() != DType::Int32)
       fail(what, " zero point must be uint8 or int8, got ", dtype_name(z.dtype()));
     check_len(z, "zero point");
-    if (z.numel() != s.numel())
+    if (z.numel() != s.numel() && !broadcast)
       fail(what, " zero point has ", z.numel(), " elements but its scale has ", s.numel());
     q.zp_dtype = z.dtype();
     for (int64_t i = 0; i < z.numel(); ++i) q.zero_point.push_back(static_cast<int32_t>(z.as_int64(i)));
   } else {
     q.zero_point.assign(q.scale.size(), 0);
   }
+  // A per-channel scale with one zero point (or the reverse) applies the single value to every
+  // channel, as ONNX Runtime's QLinearConv does.
+  if (q.scale.size() == 1 && q.zero_point.size() > 1) q.scale.assign(q.zero_point.size(), q.scale[0]);
+  if (q.zero_point.size() == 1 && q.scale.size() > 1) q.zero_point.assign(q.scale.size(), q.zero_point[0]);
   return q;
 }
 

@@ -63,10 +63,12 @@ struct QuantInput {
   DType zp_dtype = DType::Undefined;
 };
 // Validates the scale (float32, finite, > 0) and the zero point (dtype `zp_dtype` unless
-// Undefined, matching length) at inputs `scale_idx` / `zp_idx` (zp may be absent). `channels`
-// is the allowed per-axis length (0: per-tensor only). Both must be constants.
+// Undefined) at inputs `scale_idx` / `zp_idx` (zp may be absent). `channels` is the allowed
+// per-axis length (0: per-tensor only). Both must be constants. Their lengths must match unless
+// `broadcast`, which lets a single scale or zero point serve every channel.
 QuantInput read_quant_input(const BuildContext& ctx, size_t scale_idx, size_t zp_idx,
-                            int64_t channels, const char* what, DType zp_dtype = DType::Undefined);
+                            int64_t channels, const char* what, DType zp_dtype = DType::Undefined,
+                            bool broadcast = false);
 
 QuantParams to_quant_params(const QuantInput& q, int axis = -1);
 

@@ -27,7 +27,9 @@
 #include "common.h"
 #include "explain_util.h"
 #include "register.h"
+#include "qmatmul_fast.h"
 #include "sgemm.h"
+#include "x86/cpu.h"
 
 namespace quint::ops {
 
@@ -634,6 +636,24 @@ std::unique_ptr<Kernel> build_qlinear_matmul(BuildContext& ctx) {
     yq.zero_point = {static_cast<int32_t>(yz.constant->as_int64(0))};
   }
   ctx.set_output(0, y_type, p.s.out, yq);
+  // The fast path: one constant B, constant parameters, an integer-bias arithmetic.
+  const x86::QGemmKernel* gemm = x86::qgemm_kernel(x86::resolve_isa(ctx.options().isa));
+  if (gemm && rq && rq->integer_bias() && ctx.input(3).constant && p.s.b_matrices() == 1 && p.s.folds_into_m() &&
+      p.zp_constant && p.a_zp.size() == 1 && p.b_zp_layout.batch_stride == 0 && bsl.batch_stride == 0) {
+    FastMatMulSpec spec;
+    spec.rows = p.s.batch() * p.s.M;
+    spec.K = p.s.K;
+    spec.N = p.s.N;
+    spec.a_type = p.a_type;
+    spec.b_type = p.b_type;
+    spec.a_zp = p.a_zp[0];
+    for (int64_t n = 0; n < (p.b_zp_layout.vec_stride ? p.s.N : 1); ++n)
+      spec.b_zp.push_back(p.b_zp[static_cast<size_t>(p.b_zp_layout.at(0, n))]);
+    spec.b = *ctx.input(3).constant;
+    spec.requant = *rq;
+    spec.a_input = 0;
+    return make_fast_qmatmul(std::move(spec), *gemm);
+  }
   return std::make_unique<QLinearMatMulKernel>(std::move(p), bsl, y_type, ctx.options().arith, std::move(rq));
 }
 
@@ -795,6 +815,29 @@ std::unique_ptr<Kernel> build_qgemm(BuildContext& ctx) {
     });
   }
   ctx.set_output(0, y_type, {g.M, g.N}, yq);
+  // The fast path: quantized output, constant B, A not transposed, C absent or one int32 per
+  // column, an integer-bias arithmetic.
+  const x86::QGemmKernel* gemm = x86::qgemm_kernel(x86::resolve_isa(ctx.options().isa));
+  const bool c_per_column = !g.has_c || (g.c_row_stride == 0 && ctx.input(6).constant);
+  if (gemm && quantized && requant.integer_bias() && ctx.input(3).constant && !g.trans_a && c_per_column) {
+    FastMatMulSpec spec;
+    spec.rows = g.M;
+    spec.K = g.K;
+    spec.N = g.N;
+    spec.a_type = a_type;
+    spec.b_type = b_type;
+    spec.a_zp = aq.zero_point[0];
+    spec.b_zp = bq.zero_point;
+    spec.b = *ctx.input(3).constant;
+    spec.b_transposed = g.trans_b;
+    if (g.has_c) {
+      const int32_t* c = ctx.input(6).constant->data<int32_t>();
+      for (int64_t n = 0; n < g.N; ++n) spec.bias.push_back(c[n * g.c_col_stride]);
+    }
+    spec.requant = requant;
+    spec.a_input = 0;
+    return make_fast_qmatmul(std::move(spec), *gemm);
+  }
   return std::make_unique<QGemmKernel>(g, a_type, b_type, aq.zero_point[0], bq.zero_point,
                                        std::move(b_prepared), std::move(scale), quantized, std::move(requant),
                                        y_type);

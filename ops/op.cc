@@ -37,7 +37,14 @@ void BuildContext::expect_dtype(size_t i, std::initializer_list<DType> allowed,
 
 void BuildContext::set_output(size_t i, DType dtype, Shape shape, QuantParams quant) {
   if (i >= outputs_.size()) return;  // the node does not produce this optional output
-  shape_numel(shape);  // validates dims
+  // Validates the dims, and bounds what a build function may allocate for the output (tables
+  // with one entry per output coordinate). Empty outputs count their non-zero dims, so a
+  // [0, 2^40] output cannot ask for a 2^40-entry table either.
+  const int64_t extent = shape_extent(shape);
+  const int64_t es = static_cast<int64_t>(std::max<size_t>(1, dtype_size(dtype)));
+  if (extent > options_.max_tensor_bytes / es)
+    fail("output ", i, " of shape ", shape_str(shape), " (", dtype_name(dtype), ") exceeds the tensor size limit of ",
+         options_.max_tensor_bytes, " bytes");
   outputs_[i] = ValueInfo{dtype, std::move(shape), nullptr, std::move(quant)};
 }
 

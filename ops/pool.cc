@@ -218,6 +218,47 @@ class MaxPoolKernel final : public Kernel {
   bool column_major_;
 };
 
+// 8-bit MaxPool on an NHWC value (a fast convolution chain): per output pixel, the element-wise
+// maximum of the window's channel rows (padding never wins: it is simply not read).
+template <class T>
+class MaxPoolNhwc final : public Kernel {
+ public:
+  explicit MaxPoolNhwc(PoolPlan p) : p_(std::move(p)) {}
+  void run(const RunContext& ctx) const override {
+    const WindowGeometry& g = p_.g;
+    const T* x = static_cast<const T*>(ctx.in(0).raw());
+    T* y = static_cast<T*>(ctx.out(0).raw());
+    const int64_t C = p_.channels, pixels = g.out[1] * g.out[2];
+    ctx.parallel->parallel_for(p_.batch * pixels, 16, [&](int64_t b, int64_t e) {
+      for (int64_t item = b; item < e; ++item) {
+        const int64_t n = item / pixels, pix = item % pixels, oh = pix / g.out[2], ow = pix % g.out[2];
+        T* out = y + item * C;
+        bool first = true;
+        for (int64_t kh = 0; kh < g.kernel[1]; ++kh) {
+          const int64_t ih = oh * g.stride[1] - g.pad_begin[1] + kh * g.dilation[1];
+          if (ih < 0 || ih >= g.in[1]) continue;
+          for (int64_t kw = 0; kw < g.kernel[2]; ++kw) {
+            const int64_t iw = ow * g.stride[2] - g.pad_begin[2] + kw * g.dilation[2];
+            if (iw < 0 || iw >= g.in[2]) continue;
+            const T* row = x + ((n * g.in[1] + ih) * g.in[2] + iw) * C;
+            if (first) {
+              std::copy(row, row + C, out);
+              first = false;
+            } else {
+              for (int64_t c = 0; c < C; ++c) out[c] = std::max(out[c], row[c]);
+            }
+          }
+        }
+        // A window entirely in the padding (possible with ceil_mode) holds the type's minimum.
+        if (first) std::fill(out, out + C, std::numeric_limits<T>::lowest());
+      }
+    });
+  }
+
+ private:
+  PoolPlan p_;
+};
+
 std::unique_ptr<Kernel> build_max_pool(BuildContext& ctx) {
   ctx.expect_inputs(1, 1);
   ctx.expect_dtype(0, {DType::Float32, DType::UInt8, DType::Int8}, "X");
@@ -234,6 +275,12 @@ std::unique_ptr<Kernel> build_max_pool(BuildContext& ctx) {
   const Shape out = pool_out_shape(p);
   ctx.set_output(0, x.dtype, out, x.dtype == DType::Float32 ? QuantParams{} : x.quant);
   ctx.set_output(1, DType::Int64, out);
+  if (x.layout == Layout::NHWC) {
+    if (!is_quant8(x.dtype) || x.shape.size() != 4 || ctx.num_outputs() > 1) ctx.require_plain_layout();
+    ctx.set_output_layout(0, Layout::NHWC);
+    if (x.dtype == DType::UInt8) return std::make_unique<MaxPoolNhwc<uint8_t>>(std::move(p));
+    return std::make_unique<MaxPoolNhwc<int8_t>>(std::move(p));
+  }
   return std::make_unique<MaxPoolKernel>(std::move(p), x.dtype, order == 1);
 }
 
@@ -501,7 +548,11 @@ std::unique_ptr<Kernel> build_global_max_pool(BuildContext& ctx) {
 }  // namespace
 
 void register_pool(Registry& r) {
-  r.add({"ai.onnx", "MaxPool", 1, 1000, build_max_pool});
+  {
+    OpDef max_pool{"ai.onnx", "MaxPool", 1, 1000, build_max_pool};
+    max_pool.layout_aware = true;
+    r.add(max_pool);
+  }
   r.add({"ai.onnx", "AveragePool", 1, 1000, build_average_pool});
   r.add({"ai.onnx", "GlobalMaxPool", 1, 1000, build_global_max_pool});
   r.add({"ai.onnx", "GlobalAveragePool", 1, 1000, build_global_average_pool});

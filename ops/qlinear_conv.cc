@@ -75,7 +75,7 @@ QConvParams parse_qlinear_conv(BuildContext& ctx, arith::LinearQuant* lq_out) {
   p.x_type = x.dtype;
   p.w_type = w.dtype;
   QuantInput xq = read_quant_input(ctx, 1, 2, 0, "x", x.dtype);
-  QuantInput wq = read_quant_input(ctx, 4, 5, M, "w", w.dtype);
+  QuantInput wq = read_quant_input(ctx, 4, 5, M, "w", w.dtype, /*broadcast=*/true);
   QuantInput yq = read_quant_input(ctx, 6, 7, 0, "y");
   DType y_type = ctx.has_input(7) ? yq.zp_dtype : DType::UInt8;
   if (!is_quant8(y_type)) fail("y zero point must be uint8 or int8, got ", dtype_name(y_type));

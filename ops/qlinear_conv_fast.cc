@@ -74,15 +74,27 @@ class FastQConv final : public Kernel {
       return;
     }
     const int64_t k_real = taps_total_ * cg_;
-    im2col_ = cg_ % g_.k_unit != 0;
-    if (im2col_) {
-      kpad_ = (k_real + g_.k_unit - 1) / g_.k_unit * g_.k_unit;
-      taps_ = 1;
-      kseg_ = kpad_;
-    } else {
+    auto round_up = [&](int64_t v) { return (v + g_.k_unit - 1) / g_.k_unit * g_.k_unit; };
+    if (cg_ % g_.k_unit == 0) {
+      path_ = Path::Indirect;
       kpad_ = k_real;
       taps_ = taps_total_;
       kseg_ = cg_;
+    } else if (group_ == 1 && dw_ == 1) {
+      // Few channels (the 3-channel stem): each kernel row is KW·C contiguous bytes of a padded
+      // NHWC copy of the input; reading up to the k unit beyond it meets zero weights.
+      path_ = Path::PaddedRows;
+      kseg_ = round_up(kw_ * cg_);
+      taps_ = kh_;
+      kpad_ = kh_ * kseg_;
+      const int64_t read_px = (kseg_ + c_ - 1) / c_;
+      hp_ = std::max(h_ + ph_, (oh_ - 1) * sh_ + (kh_ - 1) * dh_ + 1);
+      wp_ = std::max(w_ + pw_, (ow_ - 1) * sw_ + read_px);
+    } else {
+      path_ = Path::Im2col;
+      kpad_ = round_up(k_real);
+      taps_ = 1;
+      kseg_ = kpad_;
     }
     nblocks_ = (mg_ + g_.nr - 1) / g_.nr;
     block_bytes_ = g_.packed_bytes(kpad_);
@@ -110,7 +122,8 @@ class FastQConv final : public Kernel {
               const int64_t src = (mch * cg_ + c) * taps_total_ + t;
               int32_t v = w_unsigned ? static_cast<int32_t>(p.weights.data<uint8_t>()[src]) - 128
                                      : static_cast<int32_t>(p.weights.data<int8_t>()[src]);
-              row[static_cast<size_t>(j * kpad_ + t * cg_ + c)] = static_cast<int8_t>(v);
+              const int64_t k = path_ == Path::PaddedRows ? (t / kw_) * kseg_ + (t % kw_) * cg_ + c : t * cg_ + c;
+              row[static_cast<size_t>(j * kpad_ + k)] = static_cast<int8_t>(v);
               wsum += v;
             }
           const size_t slot = static_cast<size_t>((grp * nblocks_ + nb) * g_.nr + j);
@@ -128,12 +141,15 @@ class FastQConv final : public Kernel {
 
   int64_t macs() const override { return macs_; }
   size_t scratch_bytes() const override {
+    if (path_ == Path::PaddedRows) return static_cast<size_t>(batch_ * hp_ * wp_ * c_);
     return needs_conversion() ? static_cast<size_t>(batch_ * c_ * h_ * w_) : 0;
   }
 
   void run(const RunContext& ctx) const override {
     const auto* x = static_cast<const uint8_t*>(ctx.in(0).raw());
-    if (needs_conversion()) {
+    if (path_ == Path::PaddedRows) {
+      x = pad_input(x, static_cast<uint8_t*>(ctx.scratch));
+    } else if (needs_conversion()) {
       auto* buf = static_cast<uint8_t*>(ctx.scratch);
       if (!input_nhwc_) nchw_to_nhwc(x, buf, batch_, c_, h_, w_, 1);
       else std::memcpy(buf, x, static_cast<size_t>(batch_ * c_ * h_ * w_));
@@ -159,7 +175,7 @@ class FastQConv final : public Kernel {
       static thread_local std::vector<int32_t> sums;
       rows.resize(static_cast<size_t>(g_.mr * taps_));
       sums.resize(static_cast<size_t>(g_.mr));
-      if (im2col_) cols.resize(static_cast<size_t>(g_.mr * kpad_));
+      if (path_ == Path::Im2col) cols.resize(static_cast<size_t>(g_.mr * kpad_));
       for (int64_t item = begin; item < end; ++item) {
         const int64_t mt = item % mtiles;
         int64_t rest = item / mtiles;
@@ -169,7 +185,8 @@ class FastQConv final : public Kernel {
         const int64_t n = rest / group_;
         const int64_t p0 = mt * g_.mr;
         const int mr = static_cast<int>(std::min<int64_t>(g_.mr, pixels - p0));
-        const uint8_t* x_img = x + n * h_ * w_ * c_ + grp * cg_;
+        const uint8_t* x_img =
+            path_ == Path::PaddedRows ? x + n * hp_ * wp_ * c_ : x + n * h_ * w_ * c_ + grp * cg_;
         gather_rows(x_img, p0, mr, rows.data(), cols.data());
         if (!w_zp_.empty()) row_sums(rows.data(), mr, sums.data());
         x86::QGemmArgs a;
@@ -201,66 +218,111 @@ class FastQConv final : public Kernel {
  private:
   bool needs_conversion() const { return !input_nhwc_ || x_signed_; }
 
-  // Depthwise (one input and one output channel per group): weights centred and widened once,
-  // y[c] = requantize(Σ_t (x_t[c] − x_zp)·(w[c][t] − w_zp[c]) + bias[c]).
+  // Depthwise (one input and one output channel per group): weights centred (w − w_zp) as int16,
+  // arranged in tap pairs for the microkernel (x86/dwconv.h), and the x_zp term folded into the
+  // bias: y[c] = requantize(Σ_t x_t[c]·w'[t][c] + bias[c] − x_zp·Σ_t w'[t][c]).
   void init_depthwise(const QConvParams& p, x86::DwKernel dw) {
     dw_kernel_ = dw;
     dw_channels_ = (m_ + 15) / 16 * 16;
-    dw_w_.assign(static_cast<size_t>(taps_total_ * dw_channels_), 0);
+    dw_pairs_ = static_cast<int>((taps_total_ + 1) / 2);
+    dw_w_.assign(static_cast<size_t>(dw_pairs_ * dw_channels_ * 2), 0);
     bias_.assign(static_cast<size_t>(dw_channels_), 0);
     mult_.assign(static_cast<size_t>(dw_channels_), 0.0f);
     for (int64_t c = 0; c < m_; ++c) {
+      int64_t wsum = 0;
       for (int64_t t = 0; t < taps_total_; ++t) {
         const int64_t src = c * taps_total_ + t;
         const int32_t w = p.w_type == DType::UInt8 ? static_cast<int32_t>(p.weights.data<uint8_t>()[src])
                                                    : static_cast<int32_t>(p.weights.data<int8_t>()[src]);
-        dw_w_[static_cast<size_t>(t * dw_channels_ + c)] = w - p.w_zp[static_cast<size_t>(c)];
+        const int32_t wc = w - p.w_zp[static_cast<size_t>(c)];
+        dw_w_[static_cast<size_t>(((t / 2) * dw_channels_ + c) * 2 + t % 2)] = static_cast<int16_t>(wc);
+        wsum += wc;
       }
-      bias_[static_cast<size_t>(c)] = p.requant.int_bias(c);
+      const int64_t folded = static_cast<int64_t>(p.requant.int_bias(c)) - int64_t{x_zp_} * wsum;
+      bias_[static_cast<size_t>(c)] = static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(folded)));
       mult_[static_cast<size_t>(c)] = p.requant.multiplier(c);
     }
+    zp_row_.assign(static_cast<size_t>(dw_channels_) + 64, static_cast<uint8_t>(x_zp_));
   }
 
   void run_depthwise(const RunContext& ctx, const uint8_t* x, uint8_t* y) const {
     const int64_t pixels = oh_ * ow_;
-    ctx.parallel->parallel_for(batch_ * pixels, 16, [&](int64_t begin, int64_t end) {
+    constexpr int64_t kBatch = 16;  // output pixels per microkernel call
+    const int taps = 2 * dw_pairs_;
+    ctx.parallel->parallel_for(batch_ * pixels, 64, [&](int64_t begin, int64_t end) {
       static thread_local std::vector<const uint8_t*> rows;
-      rows.resize(static_cast<size_t>(taps_total_));
+      rows.resize(static_cast<size_t>(kBatch * taps));
       x86::DwArgs a;
-      a.channels = dw_channels_;
-      a.valid_channels = m_;
-      a.taps = static_cast<int>(taps_total_);
+      a.channels = m_;
+      a.padded_channels = dw_channels_;
+      a.pairs = dw_pairs_;
       a.rows = rows.data();
       a.w = dw_w_.data();
-      a.x_zp = x_zp_;
       a.bias = bias_.data();
       a.mult = mult_.data();
       a.lo = lo_;
       a.hi = hi_;
       a.zp = zp_;
       a.out_signed = out_signed_;
-      for (int64_t item = begin; item < end; ++item) {
-        const int64_t n = item / pixels, pix = item % pixels, oh = pix / ow_, ow = pix % ow_;
+      for (int64_t item = begin; item < end;) {
+        const int64_t n = item / pixels;
+        const int64_t count = std::min({kBatch, end - item, (n + 1) * pixels - item});
         const uint8_t* x_img = x + n * h_ * w_ * c_;
-        for (int64_t kh = 0; kh < kh_; ++kh) {
-          const int64_t ih = oh * sh_ - ph_ + kh * dh_;
-          for (int64_t kw = 0; kw < kw_; ++kw) {
-            const int64_t iw = ow * sw_ - pw_ + kw * dw_;
-            const bool inside = ih >= 0 && ih < h_ && iw >= 0 && iw < w_;
-            rows[static_cast<size_t>(kh * kw_ + kw)] = inside ? x_img + (ih * w_ + iw) * c_ : nullptr;
+        for (int64_t k = 0; k < count; ++k) {
+          const int64_t pix = (item + k) % pixels, oh = pix / ow_, ow = pix % ow_;
+          const uint8_t** r = rows.data() + k * taps;
+          for (int64_t kh = 0; kh < kh_; ++kh) {
+            const int64_t ih = oh * sh_ - ph_ + kh * dh_;
+            const bool row_ok = ih >= 0 && ih < h_;
+            for (int64_t kw = 0; kw < kw_; ++kw) {
+              const int64_t iw = ow * sw_ - pw_ + kw * dw_;
+              *r++ = row_ok && iw >= 0 && iw < w_ ? x_img + (ih * w_ + iw) * c_ : zp_row_.data();
+            }
           }
+          if (taps_total_ % 2) *r = zp_row_.data();  // the odd tap's partner has weight 0
         }
+        a.pixels = static_cast<int>(count);
         a.out = y + item * m_;
         dw_kernel_(a);
+        item += count;
       }
     });
   }
 
+  // The zero-point-padded NHWC copy of the input (PaddedRows): every kernel row of every output
+  // pixel lies inside it.
+  const uint8_t* pad_input(const uint8_t* x, uint8_t* buf) const {
+    const uint8_t fill = static_cast<uint8_t>(x_zp_);
+    std::memset(buf, fill, static_cast<size_t>(batch_ * hp_ * wp_ * c_));
+    const uint8_t flip = x_signed_ ? 0x80 : 0;
+    for (int64_t n = 0; n < batch_; ++n)
+      for (int64_t ih = 0; ih < h_; ++ih) {
+        uint8_t* dst = buf + ((n * hp_ + ih + ph_) * wp_ + pw_) * c_;
+        if (input_nhwc_) {
+          const uint8_t* src = x + (n * h_ + ih) * w_ * c_;
+          for (int64_t i = 0; i < w_ * c_; ++i) dst[i] = src[i] ^ flip;
+        } else {
+          for (int64_t c = 0; c < c_; ++c) {
+            const uint8_t* src = x + ((n * c_ + c) * h_ + ih) * w_;
+            for (int64_t iw = 0; iw < w_; ++iw) dst[iw * c_ + c] = src[iw] ^ flip;
+          }
+        }
+      }
+    return buf;
+  }
+
   // Row pointers (indirection) or im2col rows for output pixels p0 .. p0+mr.
   void gather_rows(const uint8_t* x_img, int64_t p0, int mr, const uint8_t** rows, uint8_t* cols) const {
+    if (path_ == Path::PaddedRows) {
+      for (int m = 0; m < mr; ++m) {
+        const int64_t p = p0 + m, oh = p / ow_, ow = p % ow_;
+        for (int64_t kh = 0; kh < kh_; ++kh) rows[m * taps_ + kh] = x_img + ((oh * sh_ + kh * dh_) * wp_ + ow * sw_) * c_;
+      }
+      return;
+    }
     for (int m = 0; m < mr; ++m) {
       const int64_t p = p0 + m, oh = p / ow_, ow = p % ow_;
-      uint8_t* col = im2col_ ? cols + m * kpad_ : nullptr;
+      uint8_t* col = path_ == Path::Im2col ? cols + m * kpad_ : nullptr;
       for (int64_t kh = 0; kh < kh_; ++kh) {
         const int64_t ih = oh * sh_ - ph_ + kh * dh_;
         for (int64_t kw = 0; kw < kw_; ++kw) {
@@ -279,9 +341,9 @@ class FastQConv final : public Kernel {
     }
   }
 
-  // Σ x' over each row's real K elements (the im2col tail is excluded: it is zero anyway).
+  // Σ x' over each row's real K elements (padding bytes of a segment are excluded).
   void row_sums(const uint8_t* const* rows, int mr, int32_t* sums) const {
-    const int64_t seg = im2col_ ? taps_total_ * cg_ : cg_;
+    const int64_t seg = path_ == Path::Im2col ? taps_total_ * cg_ : (path_ == Path::PaddedRows ? kw_ * cg_ : cg_);
     for (int m = 0; m < mr; ++m) {
       int32_t s = 0;
       for (int64_t t = 0; t < taps_; ++t) {
@@ -299,7 +361,9 @@ class FastQConv final : public Kernel {
   bool x_signed_, out_signed_;
   int32_t x_zp_;
   int64_t taps_total_, taps_, kseg_, kpad_;
-  bool im2col_;
+  enum class Path { Indirect, PaddedRows, Im2col };
+  Path path_ = Path::Indirect;
+  int64_t hp_ = 0, wp_ = 0;  // PaddedRows: the padded input's height and width
   int64_t nblocks_;
   size_t block_bytes_;
   AlignedBytes packed_;
@@ -312,7 +376,8 @@ class FastQConv final : public Kernel {
   // Depthwise path.
   x86::DwKernel dw_kernel_ = nullptr;
   int64_t dw_channels_ = 0;
-  std::vector<int32_t> dw_w_;
+  int dw_pairs_ = 0;
+  std::vector<int16_t> dw_w_;
 };
 
 }  // namespace

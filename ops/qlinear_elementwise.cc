@@ -10,6 +10,7 @@
 #include "arith/requant.h"
 #include "common.h"
 #include "register.h"
+#include "x86/qadd.h"
 
 namespace quint::ops {
 
@@ -74,6 +75,28 @@ class QLinearBinaryKernel final : public Kernel {
   float mul_scale_ = 1;
 };
 
+// QLinearAdd of two tensors of one shape with ONNX Runtime's arithmetic, on the ISA's vector
+// kernel (x86/qadd.h). Element-wise, so it works in whatever layout its inputs share.
+class FastQAddKernel final : public Kernel {
+ public:
+  FastQAddKernel(x86::QAddKernel k, x86::QAddArgs args) : k_(k), args_(args) {}
+  void run(const RunContext& ctx) const override {
+    const int64_t n = args_.n;
+    ctx.parallel->parallel_for(n, 16384, [&](int64_t b, int64_t e) {
+      x86::QAddArgs a = args_;
+      a.a = static_cast<const uint8_t*>(ctx.in(0).raw()) + b;
+      a.b = static_cast<const uint8_t*>(ctx.in(3).raw()) + b;
+      a.y = static_cast<uint8_t*>(ctx.out(0).raw()) + b;
+      a.n = e - b;
+      k_(a);
+    });
+  }
+
+ private:
+  x86::QAddKernel k_;
+  x86::QAddArgs args_;
+};
+
 template <BinaryKind Kind>
 std::unique_ptr<Kernel> build_qlinear_binary(BuildContext& ctx) {
   ctx.expect_inputs(7, 8);
@@ -91,6 +114,25 @@ std::unique_ptr<Kernel> build_qlinear_binary(BuildContext& ctx) {
   arith::AddRequantizer add(arith, aq.scale[0], aq.zero_point[0], bq.scale[0], bq.zero_point[0], cq.scale[0],
                             cq.zero_point[0], t, ctx.input(0).shape == ctx.input(3).shape);
   ctx.set_output(0, t, out, params_of(cq));
+  const bool same_shape = ctx.input(0).shape == ctx.input(3).shape;
+  const x86::QAddKernel fast = x86::qadd_kernel(x86::resolve_isa(ctx.options().isa));
+  if (Kind == BinaryKind::Add && same_shape && fast && add.kernel() == arith::AddRequantizer::Kernel::OnnxFma &&
+      ctx.input(0).layout == ctx.input(3).layout) {
+    const arith::AddRequant r(aq.scale[0], aq.zero_point[0], bq.scale[0], bq.zero_point[0], cq.scale[0],
+                              cq.zero_point[0], t);
+    x86::QAddArgs args;
+    args.n = shape_numel(out);
+    args.ra = r.ra;
+    args.rb = r.rb;
+    args.k = r.k;
+    args.lo = static_cast<float>(r.qmin);
+    args.hi = static_cast<float>(r.qmax);
+    args.is_signed = t == DType::Int8;
+    if (ctx.input(0).layout == Layout::NHWC) ctx.set_output_layout(0, Layout::NHWC);
+    return std::make_unique<FastQAddKernel>(fast, args);
+  }
+  // The general kernel broadcasts in the model's layout.
+  if (ctx.any_input_nhwc()) ctx.require_plain_layout();
   return std::make_unique<QLinearBinaryKernel>(Kind, t, ctx.input(0).shape, ctx.input(3).shape, out, add,
                                                aq.scale[0], aq.zero_point[0], bq.scale[0], bq.zero_point[0],
                                                cq.scale[0], cq.zero_point[0]);
@@ -168,7 +210,10 @@ std::unique_ptr<Kernel> build_qlinear_global_avg_pool(BuildContext& ctx) {
   arith::AvgPoolRequantizer avg(ctx.options().arith, xq.scale[0], xq.zero_point[0], yq.scale[0], yq.zero_point[0],
                                 window, t);
   ctx.set_output(0, t, out, params_of(yq));
-  return std::make_unique<QLinearGlobalAvgPoolKernel>(t, n, c, spatial, channels_last != 0, std::move(avg));
+  // An NHWC input (a fast convolution chain) is read channels-last; the [N, C, 1, 1] output is
+  // the same bytes in either layout.
+  const bool read_nhwc = channels_last != 0 || (x.size() == 4 && ctx.input(0).layout == Layout::NHWC);
+  return std::make_unique<QLinearGlobalAvgPoolKernel>(t, n, c, spatial, read_nhwc, std::move(avg));
 }
 
 // ---- QLinearConcat ----------------------------------------------------------------------------
@@ -258,9 +303,17 @@ std::unique_ptr<Kernel> build_qlinear_concat(BuildContext& ctx) {
 }  // namespace
 
 void register_qlinear_elementwise(Registry& r) {
-  r.add({"com.microsoft", "QLinearAdd", 1, 1000, build_qlinear_binary<BinaryKind::Add>});
+  {
+    OpDef add{"com.microsoft", "QLinearAdd", 1, 1000, build_qlinear_binary<BinaryKind::Add>};
+    add.layout_aware = true;
+    r.add(add);
+  }
   r.add({"com.microsoft", "QLinearMul", 1, 1000, build_qlinear_binary<BinaryKind::Mul>});
-  r.add({"com.microsoft", "QLinearGlobalAveragePool", 1, 1000, build_qlinear_global_avg_pool});
+  {
+    OpDef gap{"com.microsoft", "QLinearGlobalAveragePool", 1, 1000, build_qlinear_global_avg_pool};
+    gap.layout_aware = true;
+    r.add(gap);
+  }
   r.add({"com.microsoft", "QLinearConcat", 1, 1000, build_qlinear_concat});
 }
 

@@ -68,6 +68,23 @@ QuantParams constant_quant(const BuildContext& ctx, size_t scale_idx, size_t zp_
   return q;
 }
 
+// ONNX Runtime's QuantizeLinear over a contiguous run, written so the compiler vectorizes it:
+// v = fl32(x / s), clamped into [qmin − zp, qmax − zp] (a NaN fails both comparisons and lands
+// on qmin − zp: ONNX Runtime gives NaN the type's minimum), then rounded half to even by adding
+// and subtracting 1.5·2^23 — exact for |v| < 2^22 under the default rounding mode.
+template <class Y>
+void quantize_onnx_run(const float* x, Y* y, int64_t n, float s, int32_t zp, int32_t qlo, int32_t qhi) {
+  const float lo = static_cast<float>(qlo - zp), hi = static_cast<float>(qhi - zp);
+  constexpr float kMagic = 12582912.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    float v = x[i] / s;
+    v = v > lo ? v : lo;
+    v = v < hi ? v : hi;
+    const float r = (v + kMagic) - kMagic;
+    y[i] = static_cast<Y>(static_cast<int32_t>(r) + zp);
+  }
+}
+
 class QuantizeKernel final : public Kernel {
  public:
   QuantizeKernel(AxisLayout l, DType x_type, DType y_type, Arith arith)
@@ -86,7 +103,10 @@ class QuantizeKernel final : public Kernel {
           const int32_t z = zp ? static_cast<int32_t>(zp[c]) : 0;
           const arith::InputQuantizer q(arith_, scale[c], z, y_type_);
           const int64_t base = (oc / l_.channels) * block + c * l_.inner;
-          if (x_type_ == DType::Float32) {
+          if (x_type_ == DType::Float32 && arith_ == Arith::Onnx) {
+            quantize_onnx_run<Y>(ctx.in(0).data<float>() + base, y + base, l_.inner, scale[c], z, qmin(y_type_),
+                                 qmax(y_type_));
+          } else if (x_type_ == DType::Float32) {
             const float* x = ctx.in(0).data<float>() + base;
             for (int64_t i = 0; i < l_.inner; ++i) y[base + i] = static_cast<Y>(q.apply(x[i]));
           } else {

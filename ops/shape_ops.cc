@@ -450,12 +450,13 @@ std::unique_ptr<Kernel> build_expand(BuildContext& ctx) {
   for (int64_t d : spec)
     if (d < 0) fail("shape ", shape_str(spec), " has a negative dim");
   const Shape out = broadcast_shapes(x.shape, spec);
+  const int64_t shift = static_cast<int64_t>(out.size() - x.shape.size());
+  // Declared (and checked against the size limit) before the tables are allocated.
+  ctx.set_output(0, x.dtype, out, moved_quant(x.quant, x.quant.axis < 0 ? -1 : x.quant.axis + shift));
   const std::vector<int64_t> strides = broadcast_strides(x.shape, out);
   IndexMap m;
   m.dims = out;
   for (size_t d = 0; d < out.size(); ++d) m.src.push_back(affine_table(out[d], 0, 1, strides[d]));
-  const int64_t shift = static_cast<int64_t>(out.size() - x.shape.size());
-  ctx.set_output(0, x.dtype, out, moved_quant(x.quant, x.quant.axis < 0 ? -1 : x.quant.axis + shift));
   return make_index_map(x.dtype, std::move(m));
 }
 
@@ -473,14 +474,16 @@ std::unique_ptr<Kernel> build_tile(BuildContext& ctx) {
     if (reps[d] < 0) fail("repeats must be >= 0, got ", shape_str(reps));
     if (x.shape[d] != 0 && reps[d] > std::numeric_limits<int64_t>::max() / x.shape[d])
       fail("repeats ", shape_str(reps), " overflow the output size");
-    const int64_t n = x.shape[d] * reps[d];
-    std::vector<int64_t> t(static_cast<size_t>(n));
-    for (int64_t j = 0; j < n; ++j) t[j] = (j % x.shape[d]) * strides[d];
-    m.dims.push_back(n);
-    m.src.push_back(std::move(t));
+    m.dims.push_back(x.shape[d] * reps[d]);
     if (static_cast<int64_t>(d) == x.quant.axis && reps[d] != 1) qaxis = -1;
   }
+  // Declared (and checked against the size limit) before the tables are allocated.
   ctx.set_output(0, x.dtype, m.dims, moved_quant(x.quant, qaxis));
+  for (size_t d = 0; d < reps.size(); ++d) {
+    std::vector<int64_t> t(static_cast<size_t>(m.dims[d]));
+    for (int64_t j = 0; j < m.dims[d]; ++j) t[j] = (j % x.shape[d]) * strides[d];
+    m.src.push_back(std::move(t));
+  }
   return make_index_map(x.dtype, std::move(m));
 }
 
@@ -679,6 +682,7 @@ std::unique_ptr<Kernel> build_split(BuildContext& ctx) {
     int64_t sum = 0;
     for (int64_t s : split) {
       if (s < 0) fail("split sizes must be >= 0, got ", shape_str(split));
+      if (s > dim - sum) fail("split sizes ", shape_str(split), " add up to more than the axis size ", dim);
       sum += s;
     }
     if (sum != dim) fail("split sizes ", shape_str(split), " add up to ", sum, ", not to the axis size ", dim);
@@ -1104,11 +1108,18 @@ std::unique_ptr<Kernel> build_pad(BuildContext& ctx) {
   int64_t qaxis = x.quant.axis;
   for (int64_t d = 0; d < r; ++d) {
     const int64_t n = x.shape[d], pb = begin[d], pe = end[d];
-    if (std::abs(pb) > big || std::abs(pe) > big) fail("pads ", shape_str(pads), " are too large");
+    if (pb < -big || pb > big || pe < -big || pe > big) fail("pads ", shape_str(pads), " are too large");
     const int64_t o = n + pb + pe;
     if (o < 0) fail("pads ", shape_str(pads), " crop more than the ", n, " elements of axis ", d);
     if (o > 0 && n == 0 && mode != "constant" && (pb > 0 || pe > 0))
       fail("mode ", mode, " cannot pad axis ", d, ", which has no elements");
+    m.dims.push_back(o);
+    if (d == x.quant.axis && (pb != 0 || pe != 0)) qaxis = -1;
+  }
+  // Declared (and checked against the size limit) before the tables are allocated.
+  ctx.set_output(0, x.dtype, m.dims, moved_quant(x.quant, qaxis));
+  for (int64_t d = 0; d < r; ++d) {
+    const int64_t n = x.shape[d], pb = begin[d], o = m.dims[d];
     std::vector<int64_t> t(static_cast<size_t>(o));
     for (int64_t j = 0; j < o; ++j) {
       int64_t i = j - pb;
@@ -1131,11 +1142,8 @@ std::unique_ptr<Kernel> build_pad(BuildContext& ctx) {
       }
       t[j] = i * strides[d];
     }
-    m.dims.push_back(o);
     m.src.push_back(std::move(t));
-    if (d == x.quant.axis && (pb != 0 || pe != 0)) qaxis = -1;
   }
-  ctx.set_output(0, x.dtype, m.dims, moved_quant(x.quant, qaxis));
   // The fill value: the constant_value input (read at run time), or the attribute converted to
   // the data's type like Cast would, or the type's zero ("" for strings, false for bool).
   return visit_cast_type(x.dtype, [&](auto tag) -> std::unique_ptr<Kernel> {

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <fstream>
 #include <random>
+#include <map>
 #include <string>
 
 #include "cli.h"
@@ -51,7 +52,7 @@ int cmd_bench(int argc, char** argv) {
   using clock = std::chrono::steady_clock;
   OptionSpec spec = session_option_spec();
   spec.merge(image_option_spec());
-  spec.insert({{"input", true}, {"runs", true}, {"warmup", true}, {"json", false}});
+  spec.insert({{"input", true}, {"runs", true}, {"warmup", true}, {"json", false}, {"profile", false}});
   Args a = parse_args(argc, argv, 2, spec);
   if (a.positional.empty() || a.positional.size() > 2)
     fail("usage: quint bench MODEL [IMAGE | --input [NAME=]FILE...] [--threads N] [--runs R] [--warmup W] [--isa X] [--json]");
@@ -73,9 +74,12 @@ int cmd_bench(int argc, char** argv) {
   }
   for (int i = 0; i < warmup; ++i) s.run(inputs);
   std::vector<double> ms;
+  std::vector<StepTime> steps;
+  RunOptions ro;
+  if (a.has("profile")) ro.profile = &steps;
   for (int i = 0; i < runs; ++i) {
     auto r0 = clock::now();
-    s.run(inputs);
+    s.run(inputs, ro);
     ms.push_back(std::chrono::duration<double, std::milli>(clock::now() - r0).count());
   }
   std::vector<double> sorted = ms;
@@ -101,6 +105,29 @@ int cmd_bench(int argc, char** argv) {
     std::printf("load       %.1f ms\n", load_ms);
     std::printf("latency    median %.3f ms, min %.3f ms, max %.3f ms\n", median, sorted.front(), sorted.back());
     if (rss >= 0) std::printf("peak RSS   %.1f MiB\n", static_cast<double>(rss) / 1024.0);
+  }
+  if (!steps.empty()) {
+    // Mean time per run of each operator type, and the ten slowest nodes.
+    std::map<std::string, double> by_op;
+    std::map<std::string, std::pair<std::string, double>> by_node;
+    double total = 0;
+    for (const StepTime& st : steps) {
+      by_op[st.op_type] += st.ms / runs;
+      auto& n = by_node[st.node];
+      n.first = st.op_type;
+      n.second += st.ms / runs;
+      total += st.ms / runs;
+    }
+    std::vector<std::pair<double, std::string>> ops, nodes;
+    for (const auto& [k, v] : by_op) ops.emplace_back(v, k);
+    for (const auto& [k, v] : by_node) nodes.emplace_back(v.second, k + " (" + v.first + ")");
+    std::sort(ops.rbegin(), ops.rend());
+    std::sort(nodes.rbegin(), nodes.rend());
+    std::printf("profile (mean per run, %.3f ms in steps):\n", total);
+    for (const auto& [v, k] : ops) std::printf("  %8.3f ms %5.1f%%  %s\n", v, 100 * v / total, k.c_str());
+    std::printf("slowest nodes:\n");
+    for (size_t i = 0; i < nodes.size() && i < 10; ++i)
+      std::printf("  %8.3f ms  %s\n", nodes[i].first, nodes[i].second.c_str());
   }
   return 0;
 }

@@ -36,9 +36,15 @@ void DumpWriter::write(const std::string& name, const std::string& op, const std
   manifest_.tensors.push_back({name, file, op, node, t.shape(), t.dtype(), q});
 }
 
-void DumpWriter::add_input(const std::string& name, const Tensor& t) { write(name, "Input", "", t, {}); }
+void DumpWriter::add_input(const std::string& name, const Tensor& t) { pending_inputs_.emplace_back(name, t); }
+
+void DumpWriter::write_pending_inputs() {
+  for (const auto& [name, t] : pending_inputs_) write(name, "Input", "", t, {});
+  pending_inputs_.clear();
+}
 
 void DumpWriter::on_node(const ObservedNode& node) {
+  write_pending_inputs();
   for (const auto& o : node.outputs) write(o.name, node.op_type, node.name, o.value, o.quant);
 }
 
@@ -81,7 +87,10 @@ Json manifest_to_json(const DumpManifest& m) {
   return j;
 }
 
-void DumpWriter::finish() { write_file_atomic(dir_ + "/manifest.json", manifest_to_json(manifest_).dump(1) + "\n"); }
+void DumpWriter::finish() {
+  write_pending_inputs();
+  write_file_atomic(dir_ + "/manifest.json", manifest_to_json(manifest_).dump(1) + "\n");
+}
 
 DumpManifest read_manifest(const std::string& dir) {
   const std::string path = dir + "/manifest.json";

@@ -35,6 +35,8 @@ struct DumpManifest {
 class DumpWriter final : public Observer {
  public:
   DumpWriter(std::string dir, std::string model, std::string arith);
+  // Graph inputs come first in the dump; they are written when the run reports its first node
+  // (or at finish()), so a run that rejects its inputs leaves no files behind.
   void add_input(const std::string& name, const Tensor& t);
   void on_node(const ObservedNode& node) override;
   // Writes manifest.json (atomically, last: a dump without it is incomplete).
@@ -44,7 +46,9 @@ class DumpWriter final : public Observer {
  private:
   void write(const std::string& name, const std::string& op, const std::string& node, const Tensor& t,
              const QuantParams& q);
+  void write_pending_inputs();
   std::string dir_;
+  std::vector<std::pair<std::string, Tensor>> pending_inputs_;
   DumpManifest manifest_;
   std::map<std::string, int> used_files_;
 };

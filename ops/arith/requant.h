@@ -134,16 +134,19 @@ inline int32_t cvt_ps2dq(float v) {
 
 // ---- The other quantized operators of a PyTorch-quantized CNN ------------------------------
 // (QuantStub, FloatFunctional.add / add_relu, AdaptiveAvgPool2d.) Measured bit for bit against
-// Debian 12's torch 1.13 (x86, AVX2 kernels) under the engines onednn and qnnpack; the scripts
-// and counts are in tests/pytorch_arith_test.cc's comments. MaxPool, Flatten and the
+// Debian 12's torch 1.13 (x86, AVX2 kernels) under the engines onednn and qnnpack (experiment
+// scripts and logs outside the repo, /work/notes/pytorch-arith/; tests/pytorch_arith_test.cc
+// checks each object against torch at test time). MaxPool, Flatten and the
 // dequantization (fl32(fl32(q − zp) · s)) are the same under every scheme. Only QNNPACK has
 // kernels of its own for these ops; oneDNN has none, so `onednn` (and `fbgemm`) run ATen's
 // generic quantized CPU kernels, which do not depend on the engine.
 
 // QuantizeLinear of a float tensor (PyTorch: QuantStub → quantize_per_tensor).
 //  onnx        y = sat(rne(fl32(x / s)) + zp)                  (a division; NaN → qmin)
-//  PyTorch     r = fl32(1 / s),  t = fl32(zp + rne(fl32(x · r)))   (a multiplication)
-//  (all three) y = clamp(int64(t), qmin, qmax), where int64() of NaN, ±inf or |t| ≥ 2^63 is
+//  onednn, qnnpack (the engine plays no part; 0 of 3,061,512 elements differ, ties included;
+//              the division differs in 16,631):
+//              r = fl32(1 / s),  t = fl32(zp + rne(fl32(x · r)))   (a multiplication)
+//              y = clamp(int64(t), qmin, qmax), where int64() of NaN, ±inf or |t| ≥ 2^63 is
 //              INT64_MIN (x86 cvttss2si), so NaN, +inf and huge positive x all give qmin.
 //  fbgemm is assumed to be the same (not measurable here: Debian's torch has no FBGEMM; an
 //  FBGEMM build's vector path would saturate huge positive x to qmax instead).
@@ -172,9 +175,10 @@ class InputQuantizer {
 //  onnx (OnnxFma)  rA = fl32(A_s/C_s), rB = fl32(B_s/C_s),
 //                  k = fl32(C_zp − fl32(fl32(rA·A_zp) + fl32(rB·B_zp))),
 //                  y = sat(rne(fma(A, rA, fma(B, rB, k))))
-//  qnnpack (QnnpackFixed, pytorch_qnnp_compute_add_quantization_params + q8vadd):
+//  qnnpack (QnnpackFixed, pytorch_qnnp_compute_add_quantization_params + q8vadd; 0 of
+//          14.4 M outputs differ: all byte pairs, 220 parameter sets with and without ReLU):
 //                  rA = fl32(A_s/C_s), rB = fl32(B_s/C_s), both must lie in [2^-14, 2^8);
-//                  e = unbiased exponent of max(rA, rB), shift = 21 − e (13..35 → 13..31),
+//                  e = unbiased exponent of max(rA, rB), shift = 21 − e (14..35),
 //                  mA = rne(rA · 2^shift), mB = rne(rB · 2^shift)   (the larger in [2^21, 2^22)),
 //                  acc = −(mA·A_zp + mB·B_zp) + A·mA + B·mB          (int32, exact),
 //                  q = (acc >> shift) + (rem > (2^shift − 1) >> 1), rem = (acc & (2^shift − 1)) − (acc < 0)
@@ -182,7 +186,8 @@ class InputQuantizer {
 //                  y = clamp(q + C_zp, 0, 255)
 //                  For max(rA, rB) < 2^-10 the shift exceeds 31 and x86 gives: mask =
 //                  2^(shift mod 32) − 1, acc >> shift = sign fill (measured: reproduced).
-//  onednn, fbgemm, and qnnpack otherwise (AtenFloat, QuantizedOpKernels.cpp qadd_kernel, AVX2):
+//  onednn, fbgemm, and qnnpack otherwise (AtenFloat, QuantizedOpKernels.cpp qadd_kernel, AVX2;
+//          0 of 15.7 M; without the fma 16 differ):
 //                  dA = fma(A, A_s, fl32(A_s · −A_zp)), dB = fma(B, B_s, fl32(B_s · −B_zp)),
 //                  c = fl32(dA + dB)  (add_relu: c = max(c, 0), the same result when C_zp = qmin),
 //                  v = min(fl32(c · fl32(1/C_s)), 2147483520), y = clamp(cvt(v) +₃₂ C_zp, qmin, qmax)
@@ -246,7 +251,9 @@ class AddRequantizer {
 //  qnnpack       uint8 and N > 1 (QNNPACK average pooling, pytorch_qnnp_create_average_pooling2d_nhwc_q8
 //                with a float scale in torch 1.13): the same formula as onnx; x_s/y_s must lie in
 //                [2^-8, 2^8). int8 or N = 1: as onednn.
-//  onednn, fbgemm  (ATen, q_adaptive_avg_pool2d), by the memory format PyTorch's input had:
+//  onednn, fbgemm  (ATen, q_adaptive_avg_pool2d), by the memory format PyTorch's input had
+//                (with y_s = x_s, as PyTorch's pool keeps, all of these agree with onnx except the
+//                contiguous one at exact .5 ties of even N; the ResNet's 7x7 has none):
 //    channels-last (what a quantized conv or add produces; the default here):
 //                m = fl32(fl32(x_s / y_s) / N), r = fl32(1 / fl32(1 / m)),
 //                y = clamp(int64(fl32(y_zp + rne(fl32(fl32(acc) · r)))), qmin, qmax)

@@ -1,7 +1,11 @@
-// Depthwise convolution microkernels (one output pixel, all channels, NHWC):
-//   y[c] = requantize(Σ_t (x_t[c] − x_zp) · w[t][c] + bias[c])
-// with w already centred (w − w_zp[c]) and widened to int32, so every product is exact in
-// int32. Padding taps are nullptr rows and contribute nothing (ONNX's zero padding).
+// Depthwise convolution microkernels (NHWC, one input and one output channel per group):
+//   y[c] = requantize(Σ_t x_t[c] · w'[t][c] + bias'[c])
+// Every tap reads a real row: padding taps point at a row of x_zp bytes. The zero point then
+// leaves the inner loop: Σ_t (x_t − x_zp)·w' = Σ_t x_t·w' − x_zp·Σ_t w', the last term a
+// per-channel constant folded into bias' at load (w' = w − w_zp, widened to int16).
+// Taps are processed in pairs: the two taps' values of a channel sit next to each other as
+// int16, and one multiply-add of int16 pairs into int32 (vpdpwssd / vpmaddwd) handles both —
+// exact, no saturation. An odd last tap pairs with the zero-point row and weight 0.
 // The epilogue is the same as qgemm.h's.
 #pragma once
 
@@ -12,18 +16,18 @@
 namespace quint::ops::x86 {
 
 struct DwArgs {
-  int64_t channels = 0;               // multiple of 16 in the arrays below (padded with zeros)
-  int64_t valid_channels = 0;         // channels actually stored
-  int taps = 0;
-  const uint8_t* const* rows = nullptr;  // [taps], nullptr for padding
-  const int32_t* w = nullptr;         // [taps][channels]
-  int32_t x_zp = 0;
-  const int32_t* bias = nullptr;      // [channels]
-  const float* mult = nullptr;        // [channels]
+  int64_t channels = 0;               // C
+  int64_t padded_channels = 0;        // C rounded up to 16: the stride of w, bias, mult
+  int pairs = 0;                      // ceil(taps / 2)
+  int pixels = 0;                     // output pixels in this call
+  const uint8_t* const* rows = nullptr;  // [pixels][2·pairs] row pointers (padding: x_zp row)
+  const int16_t* w = nullptr;         // [pairs][padded_channels][2]
+  const int32_t* bias = nullptr;      // [padded_channels]
+  const float* mult = nullptr;        // [padded_channels]
   float lo = 0, hi = 255;
   int32_t zp = 0;
   bool out_signed = false;
-  uint8_t* out = nullptr;             // [valid_channels]
+  uint8_t* out = nullptr;             // pixel p at out + p * channels
 };
 
 using DwKernel = void (*)(const DwArgs&);

@@ -1,6 +1,7 @@
 #include "qgemm.h"
 
 #include "dwconv.h"
+#include "qadd.h"
 
 namespace quint::ops::x86 {
 
@@ -19,6 +20,16 @@ DwKernel dwconv_kernel(Isa isa) {
     case Isa::Avx512Vnni: return dwconv_avx512;
     case Isa::AvxVnni:
     case Isa::Avx2: return dwconv_avx2;
+    case Isa::Ref: return nullptr;
+  }
+  return nullptr;
+}
+
+QAddKernel qadd_kernel(Isa isa) {
+  switch (isa) {
+    case Isa::Avx512Vnni: return qadd_avx512;
+    case Isa::AvxVnni:
+    case Isa::Avx2: return qadd_avx2;
     case Isa::Ref: return nullptr;
   }
   return nullptr;

@@ -2,6 +2,7 @@
 
 #include <cfloat>
 #include <cmath>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -19,65 +20,80 @@ int fold_constants(Graph& g, const ops::KernelOptions& options, bool keep_dequan
   SerialParallel serial;
   int folded = 0;
   std::vector<bool> remove(g.nodes.size(), false);
-  // Nodes are visited in model order; a node whose inputs become constant later in the order is
-  // reached again on the next sweep.
-  for (bool changed = true; changed;) {
-    changed = false;
-    for (size_t ni = 0; ni < g.nodes.size(); ++ni) {
-      if (remove[ni]) continue;
-      const Node& n = g.nodes[ni];
-      if (keep_dequantize && n.op_type == "DequantizeLinear") continue;
-      bool all_const = std::all_of(n.inputs.begin(), n.inputs.end(),
-                                   [&](int v) { return v < 0 || g.values[v].initializer.has_value(); });
-      if (!all_const || n.outputs.empty()) continue;
-      const ops::OpDef* def = registry.find(n.domain, n.op_type, n.opset);
-      if (!def || !def->foldable) continue;
-      ops::NodeInfo info{n.name, n.op_type, n.domain, n.opset};
-      std::vector<ops::ValueInfo> infos(n.inputs.size());
-      std::vector<const ops::ValueInfo*> ptrs(n.inputs.size(), nullptr);
-      for (size_t k = 0; k < n.inputs.size(); ++k) {
-        if (n.inputs[k] < 0) continue;
-        const Tensor& t = *g.values[n.inputs[k]].initializer;
-        infos[k] = ops::ValueInfo{t.dtype(), t.shape(), &t, {}};
-        ptrs[k] = &infos[k];
-      }
-      std::vector<Tensor> outs;
-      try {
-        ops::BuildContext ctx(info, n.attrs, ptrs, n.outputs.size(), options, nullptr);
-        std::unique_ptr<ops::Kernel> kernel = def->build(ctx);
-        for (size_t k = 0; k < n.outputs.size(); ++k) {
-          if (ctx.output_constant(k)) outs.push_back(*ctx.output_constant(k));
-          else outs.emplace_back(ctx.output(k).dtype, ctx.output(k).shape);
-        }
-        if (kernel) {
-          ops::RunContext rc;
-          for (int v : n.inputs) rc.inputs.push_back(v < 0 ? nullptr : &*g.values[v].initializer);
-          for (auto& t : outs) rc.outputs.push_back(&t);
-          std::vector<uint8_t> scratch(kernel->scratch_bytes() + 64);
-          rc.scratch = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) / 64 * 64);
-          rc.parallel = &serial;
-          kernel->run(rc);
-        }
-      } catch (const Error& e) {
-        throw e.with_context(node_context(g, static_cast<int>(ni)));
-      } catch (const ops::NeedPlainLayout&) {
-        continue;  // constants are always in the model's layout; cannot happen
-      }
-      for (size_t k = 0; k < n.outputs.size(); ++k) {
-        int v = n.outputs[k];
-        if (v < 0) continue;
-        Value& val = g.values[v];
-        val.initializer = std::move(outs[k]);
-        val.dtype = val.initializer->dtype();
-        val.has_shape = true;
-        val.dims = val.initializer->shape();
-        val.dim_params.assign(val.dims.size(), "");
-        val.producer = -1;
-      }
-      remove[ni] = true;
-      ++folded;
-      changed = true;
+  // Nodes are visited in model order; a node whose inputs become constant later is queued again
+  // when they do. (Sweeping the whole graph until nothing changes would take quadratic time on a
+  // long chain written in reverse order.)
+  std::vector<std::vector<size_t>> users(g.values.size());
+  for (size_t ni = 0; ni < g.nodes.size(); ++ni)
+    for (int v : g.nodes[ni].inputs)
+      if (v >= 0) users[static_cast<size_t>(v)].push_back(ni);
+  std::deque<size_t> work;
+  std::vector<bool> queued(g.nodes.size(), true);
+  for (size_t ni = 0; ni < g.nodes.size(); ++ni) work.push_back(ni);
+  while (!work.empty()) {
+    const size_t ni = work.front();
+    work.pop_front();
+    queued[ni] = false;
+    if (remove[ni]) continue;
+    const Node& n = g.nodes[ni];
+    if (keep_dequantize && n.op_type == "DequantizeLinear") continue;
+    bool all_const = std::all_of(n.inputs.begin(), n.inputs.end(),
+                                 [&](int v) { return v < 0 || g.values[v].initializer.has_value(); });
+    if (!all_const || n.outputs.empty()) continue;
+    const ops::OpDef* def = registry.find(n.domain, n.op_type, n.opset);
+    if (!def || !def->foldable) continue;
+    ops::NodeInfo info{n.name, n.op_type, n.domain, n.opset};
+    std::vector<ops::ValueInfo> infos(n.inputs.size());
+    std::vector<const ops::ValueInfo*> ptrs(n.inputs.size(), nullptr);
+    for (size_t k = 0; k < n.inputs.size(); ++k) {
+      if (n.inputs[k] < 0) continue;
+      const Tensor& t = *g.values[n.inputs[k]].initializer;
+      infos[k] = ops::ValueInfo{t.dtype(), t.shape(), &t, {}};
+      ptrs[k] = &infos[k];
     }
+    std::vector<Tensor> outs;
+    try {
+      ops::BuildContext ctx(info, n.attrs, ptrs, n.outputs.size(), options, nullptr);
+      std::unique_ptr<ops::Kernel> kernel = def->build(ctx);
+      for (size_t k = 0; k < n.outputs.size(); ++k) {
+        if (ctx.output_constant(k)) outs.push_back(*ctx.output_constant(k));
+        else outs.emplace_back(ctx.output(k).dtype, ctx.output(k).shape);
+      }
+      if (kernel) {
+        if (kernel->scratch_bytes() > static_cast<size_t>(options.max_tensor_bytes))
+          fail("the kernel needs ", kernel->scratch_bytes(), " bytes of scratch memory, more than the tensor size limit of ",
+               options.max_tensor_bytes, " bytes");
+        ops::RunContext rc;
+        for (int v : n.inputs) rc.inputs.push_back(v < 0 ? nullptr : &*g.values[v].initializer);
+        for (auto& t : outs) rc.outputs.push_back(&t);
+        std::vector<uint8_t> scratch(kernel->scratch_bytes() + 64);
+        rc.scratch = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) / 64 * 64);
+        rc.parallel = &serial;
+        kernel->run(rc);
+      }
+    } catch (const Error& e) {
+      throw e.with_context(node_context(g, static_cast<int>(ni)));
+    } catch (const ops::NeedPlainLayout&) {
+      continue;  // constants are always in the model's layout; cannot happen
+    }
+    for (size_t k = 0; k < n.outputs.size(); ++k) {
+      int v = n.outputs[k];
+      if (v < 0) continue;
+      Value& val = g.values[v];
+      val.initializer = std::move(outs[k]);
+      val.dtype = val.initializer->dtype();
+      val.has_shape = true;
+      val.dims = val.initializer->shape();
+      val.dim_params.assign(val.dims.size(), "");
+      val.producer = -1;
+      for (size_t u : users[static_cast<size_t>(v)])
+        if (!queued[u] && !remove[u]) {
+          queued[u] = true;
+          work.push_back(u);
+        }
+    }
+    remove[ni] = true;
+    ++folded;
   }
   if (folded == 0) return 0;
   std::vector<Node> kept;

@@ -174,6 +174,8 @@ Graph build_graph(onnx::ModelProto& model, const std::string& path, const std::s
     auto it = index.find(in.name());
     if (it != index.end()) {
       // IR < 4 lists initializers among the inputs: they stay constants with a declared type.
+      // Anything else of the same name is a graph input listed twice.
+      if (!g.values[it->second].initializer) fail("graph input '", in.name(), "' is defined more than once");
       Value tmp;
       read_type(in, tmp, "input");
       const Value& v = g.values[it->second];
@@ -188,6 +190,8 @@ Graph build_graph(onnx::ModelProto& model, const std::string& path, const std::s
     if (!g.values[v].has_shape) fail("graph input '", in.name(), "' has no shape");
     g.inputs.push_back(v);
   }
+  // Graph inputs are all defined by now (nodes come next): a set, not a search per node.
+  const std::set<int> input_set(g.inputs.begin(), g.inputs.end());
 
   for (int ni = 0; ni < gp.node_size(); ++ni) {
     const onnx::NodeProto& np = gp.node(ni);
@@ -236,7 +240,7 @@ Graph build_graph(onnx::ModelProto& model, const std::string& path, const std::s
           // Allowed only for a forward reference created above (no producer, no initializer,
           // not a graph input).
           Value& val = g.values[v];
-          bool is_input = std::find(g.inputs.begin(), g.inputs.end(), v) != g.inputs.end();
+          bool is_input = input_set.count(v) != 0;
           if (val.producer >= 0 || val.initializer || is_input)
             fail("output '", name, "' is already defined (", val.producer >= 0 ? "by another node" : (is_input ? "as a graph input" : "as an initializer"), ")");
         }
@@ -254,7 +258,7 @@ Graph build_graph(onnx::ModelProto& model, const std::string& path, const std::s
     for (int v : n.inputs) {
       if (v < 0) continue;
       const Value& val = g.values[v];
-      bool is_input = std::find(g.inputs.begin(), g.inputs.end(), v) != g.inputs.end();
+      bool is_input = input_set.count(v) != 0;
       if (val.producer < 0 && !val.initializer && !is_input)
         throw Error("input '" + val.name + "' is not a graph input, an initializer or any node's output "
                     "(missing initializer?)",

@@ -145,7 +145,7 @@ Plan make_plan(const Graph& g, const std::vector<Shape>& input_shapes, const Pla
               " input shapes, got ", input_shapes.size());
 
   auto check_size = [&](DType t, const Shape& s, const std::string& what) {
-    int64_t n = shape_numel(s);
+    int64_t n = shape_extent(s);  // an empty tensor's dims are bounded too
     int64_t es = static_cast<int64_t>(std::max<size_t>(1, dtype_size(t)));
     if (n > opts.max_tensor_bytes / es)
       fail(what, " of shape ", shape_str(s), " (", dtype_name(t), ") exceeds the tensor size limit of ",
@@ -222,6 +222,10 @@ Plan make_plan(const Graph& g, const std::vector<Shape>& input_shapes, const Pla
         kernel = def->build(*built);
       }
       ops::BuildContext& ctx = *built;
+      // Scratch memory is sized by the node's shapes like a tensor, and bounded like one.
+      if (kernel && kernel->scratch_bytes() > static_cast<size_t>(opts.max_tensor_bytes))
+        fail("the kernel needs ", kernel->scratch_bytes(), " bytes of scratch memory, more than the tensor size limit of ",
+             opts.max_tensor_bytes, " bytes");
 
       for (size_t k = 0; k < node.outputs.size(); ++k) {
         int v = node.outputs[k];

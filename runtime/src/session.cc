@@ -1,6 +1,7 @@
 #include "quint/session.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -52,10 +53,14 @@ struct PreparedGraph {
 
 runtime::PlanOptions plan_options(const SessionOptions& o);
 
-PreparedGraph prepare_graph(const std::string& path, const SessionOptions& options) {
+runtime::LoadLimits load_limits(const SessionOptions& options) {
   runtime::LoadLimits limits;
   limits.max_tensor_bytes = options.max_tensor_bytes;
-  PreparedGraph p{runtime::load_graph(path, limits), {}, 0};
+  return limits;
+}
+
+PreparedGraph prepare_graph(Graph graph, const SessionOptions& options) {
+  PreparedGraph p{std::move(graph), {}, 0};
   const bool fuse = options.qdq == QdqMode::Fused;
   p.folded = runtime::fold_constants(p.graph, plan_options(options).kernel, fuse);
   if (fuse) p.fusion = runtime::fuse_qdq(p.graph);
@@ -69,6 +74,7 @@ runtime::PlanOptions plan_options(const SessionOptions& o) {
   if (p.kernel.isa == "auto")
     if (const char* env = std::getenv("QUINT_ISA")) p.kernel.isa = env;
   p.max_tensor_bytes = o.max_tensor_bytes;
+  p.kernel.max_tensor_bytes = o.max_tensor_bytes;
   return p;
 }
 
@@ -88,6 +94,10 @@ struct PlanEntry {
 }  // namespace
 
 struct Session::Impl {
+  // Prepares a loaded graph (folding, fusion) and plans it once for the default input shapes,
+  // so that a bad model fails here, not at the first run.
+  static std::unique_ptr<Impl> create(Graph graph, const SessionOptions& options);
+
   Graph graph;
   runtime::FusionReport fusion;
   SessionOptions options;
@@ -102,7 +112,11 @@ struct Session::Impl {
     auto it = plans.find(shapes);
     if (it != plans.end()) return it->second;
     auto entry = std::make_shared<PlanEntry>();
-    entry->plan = runtime::make_plan(graph, shapes, plan_opts);
+    try {
+      entry->plan = runtime::make_plan(graph, shapes, plan_opts);
+    } catch (const Error& e) {
+      throw e.with_context({graph.path});  // e.g. an input too large for the limit: no node to name
+    }
     // A model run with ever-changing shapes would otherwise grow this cache without bound.
     if (plans.size() >= 16) plans.clear();
     plans.emplace(shapes, entry);
@@ -141,8 +155,23 @@ struct Session::Impl {
 };
 
 Session::Session(const std::string& model_path, const SessionOptions& options)
-    : impl_(std::make_unique<Impl>()) {
-  PreparedGraph prepared = prepare_graph(model_path, options);
+    : impl_(Impl::create(runtime::load_graph(model_path, load_limits(options)), options)) {}
+
+Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Session Session::from_bytes(const std::string& bytes, const std::string& name, const SessionOptions& options) {
+  return Session(Impl::create(runtime::load_graph_from_bytes(bytes, name, "", load_limits(options)), options));
+}
+
+std::unique_ptr<Session::Impl> Session::Impl::create(Graph graph, const SessionOptions& options) {
+  auto impl_ = std::make_unique<Impl>();
+  const std::string path = graph.path;
+  PreparedGraph prepared;
+  try {
+    prepared = prepare_graph(std::move(graph), options);
+  } catch (const Error& e) {
+    throw e.with_context({path});
+  }
   impl_->graph = std::move(prepared.graph);
   impl_->fusion = std::move(prepared.fusion);
   impl_->options = options;
@@ -154,6 +183,7 @@ Session::Session(const std::string& model_path, const SessionOptions& options)
   std::vector<Shape> shapes;
   for (const IoInfo& in : impl_->inputs) shapes.push_back(default_shape(in, options.dim_values));
   impl_->plan_for(shapes);
+  return impl_;
 }
 
 Session::~Session() = default;
@@ -185,7 +215,8 @@ std::map<std::string, Tensor> Session::run(const std::map<std::string, Tensor>& 
     shapes.push_back(t.shape());
     bound.push_back(&t);
   }
-  for (const auto& [name, t] : inputs) {
+  for (const auto& given : inputs) {
+    const std::string& name = given.first;  // (clang 14 cannot capture a structured binding)
     bool known = std::any_of(im.inputs.begin(), im.inputs.end(), [&](const IoInfo& i) { return i.name == name; });
     if (!known) {
       std::string names;
@@ -236,7 +267,15 @@ std::map<std::string, Tensor> Session::run(const std::map<std::string, Tensor>& 
   }
   for (size_t s = 0; s < plan.steps.size(); ++s) {
     const auto& step = plan.steps[s];
-    step.kernel->run(st->contexts[s]);
+    if (options.profile) {
+      const auto t0 = std::chrono::steady_clock::now();
+      step.kernel->run(st->contexts[s]);
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      if (step.node >= 0) options.profile->push_back({g.nodes[step.node].label(), g.nodes[step.node].op_type, ms});
+      else options.profile->push_back({"(layout)", "layout conversion", ms});
+    } else {
+      step.kernel->run(st->contexts[s]);
+    }
     if ((options.observer || options.replace) && step.node >= 0) {
       const runtime::Node& node = g.nodes[step.node];
       if (options.observer) {
@@ -382,7 +421,7 @@ ModelSummary Session::summarize(const std::string& model_path, const SessionOpti
   runtime::LoadLimits limits;
   limits.max_tensor_bytes = options.max_tensor_bytes;
   const Graph original = runtime::load_graph(model_path, limits);
-  PreparedGraph prepared = prepare_graph(model_path, options);
+  PreparedGraph prepared = prepare_graph(runtime::load_graph(model_path, limits), options);
   Graph& g = prepared.graph;
   ModelSummary s;
   s.fusions = prepared.fusion.fused;

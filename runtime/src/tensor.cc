@@ -8,13 +8,28 @@
 namespace quint {
 
 int64_t shape_numel(const Shape& shape) {
+  // The product of the non-zero dims must fit: then so does the product of any subset of the
+  // dims, which is what code computing strides or [outer, axis, inner] splits relies on (a
+  // zero dim does not make [0, 2^40, 2^40] safe to take apart).
   int64_t n = 1;
+  bool empty = false;
   for (int64_t d : shape) {
     QUINT_CHECK(d >= 0, "negative dimension ", d, " in shape ", shape_str(shape));
-    if (d != 0 && n > std::numeric_limits<int64_t>::max() / d)
+    if (d == 0) {
+      empty = true;
+      continue;
+    }
+    if (n > std::numeric_limits<int64_t>::max() / d)
       fail("element count of shape ", shape_str(shape), " overflows int64");
     n *= d;
   }
+  return empty ? 0 : n;
+}
+
+int64_t shape_extent(const Shape& shape) {
+  shape_numel(shape);
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d == 0 ? 1 : d;
   return n;
 }
 

@@ -98,11 +98,12 @@ Tensor from_proto(const onnx::TensorProto& p, const TensorReadContext& ctx, std:
   const DType dt = static_cast<DType>(p.data_type());
   Shape shape(p.dims().begin(), p.dims().end());
   const int64_t n = shape_numel(shape);
+  const int64_t extent = shape_extent(shape);  // an empty tensor's dims are bounded too
   const size_t es = dt == DType::String ? 0 : dtype_size(dt);
-  if (dt != DType::String && n > ctx.max_bytes / static_cast<int64_t>(es))
+  if (dt != DType::String && extent > ctx.max_bytes / static_cast<int64_t>(es))
     fail("tensor of shape ", shape_str(shape), " (", dtype_name(dt), ") exceeds the limit of ",
          ctx.max_bytes, " bytes");
-  if (dt == DType::String && n > ctx.max_bytes / 32) fail("string tensor of shape ", shape_str(shape), " is too large");
+  if (dt == DType::String && extent > ctx.max_bytes / 32) fail("string tensor of shape ", shape_str(shape), " is too large");
 
   // Every data source is checked against the dims before the tensor is allocated, so a
   // hostile dim cannot make us allocate memory the file does not back.

@@ -1,5 +1,6 @@
 // Typed node attributes. The loader converts ONNX AttributeProtos into these once; kernels read
 // them by name with a default, and a wrong kind is an error naming the attribute.
+// (For operator implementations; an application using Session does not need this header.)
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,6 @@
 // The parallelism kernels see: a fixed set of workers that split a range. The runtime's thread
 // pool implements it; constant folding at load uses the serial implementation.
+// (For operator implementations; an application sets SessionOptions::threads instead.)
 #pragma once
 
 #include <cstdint>

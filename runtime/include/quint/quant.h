@@ -2,6 +2,7 @@
 // per tensor (one scale) or per axis (one scale per index along `axis`).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

@@ -1,11 +1,23 @@
 // quint's public API: load an ONNX model once, run it many times (from any number of threads),
 // and watch every node's output through an Observer.
 //
-//   quint::Session s("model.onnx", {.threads = 2});
-//   quint::Tensor x(quint::DType::Float32, {1, 3, 224, 224});
-//   auto outputs = s.run({{"input", x}});          // graph outputs by name
+//   #include <quint/session.h>
 //
-// Every failure is a quint::Error naming the file, node and reason.
+//   quint::SessionOptions opt;
+//   opt.threads = 2;                                   // threads of one run
+//   quint::Session s("model.onnx", opt);               // loads, validates, plans; may throw
+//   const quint::IoInfo& in = s.inputs()[0];           // name, dtype, dims (-1: symbolic)
+//   quint::Tensor x(quint::DType::Float32, {1, 3, 224, 224});   // zero-filled, owned
+//   float* p = x.data<float>();                        // fill it (row-major, NCHW)
+//   std::map<std::string, quint::Tensor> y = s.run({{in.name, x}});   // graph outputs by name
+//   const float* scores = y.at("output").data<float>();
+//
+// Every failure is a quint::Error (a std::runtime_error) whose what() reads
+// "FILE, node 'NAME', op TYPE (DOMAIN opset N): reason"; context() has the fields one by one.
+//
+// Installed with `cmake --install`: find_package(quint) + target_link_libraries(app quint::quint),
+// or pkg-config quint (compile as C++20). Link-time needs of the static library (ONNX's protobuf
+// schema library, protobuf, threads) come with both.
 #pragma once
 
 #include <map>
@@ -45,7 +57,8 @@ struct IoInfo {
 };
 
 // One node output as the model defines it: ONNX name, NCHW, the model's dtype, and its
-// quantization parameters when the model gives them.
+// quantization parameters when the model gives them. The references are valid only during the
+// Observer::on_node call, and `value` usually views memory the run reuses: clone() what you keep.
 struct ObservedTensor {
   const std::string& name;
   const Tensor& value;
@@ -60,14 +73,25 @@ struct ObservedNode {
   std::vector<ObservedTensor> outputs;
 };
 
+// Sees every node's outputs during a run: constant-folded nodes first, then each executed node in
+// execution order. Called on the thread that called Session::run, one node at a time (the run
+// waits for it); an exception thrown from on_node ends the run and propagates out of run().
 class Observer {
  public:
   virtual ~Observer() = default;
   virtual void on_node(const ObservedNode& node) = 0;
 };
 
+// Time spent in one step of a run (for `quint bench --profile`).
+struct StepTime {
+  std::string node, op_type;  // "(layout)" for a conversion the planner inserted
+  double ms = 0;
+};
+
 struct RunOptions {
   Observer* observer = nullptr;
+  // When set, the time of every step is appended here.
+  std::vector<StepTime>* profile = nullptr;
   // Tensors that replace values of the same name as soon as they are produced: the observer
   // still sees the computed value, but later nodes read the replacement. Feeding a reference
   // run's tensors this way judges every node on the reference's inputs ("local" comparison).
@@ -96,9 +120,17 @@ struct ExplainRequest {
   std::vector<int64_t> index;               // element coordinates (n, c, h, w …)
 };
 
+// A loaded model: parsed, validated, constant-folded, QDQ-fused and planned once, then run as
+// often as needed. Movable, not copyable; all const member functions are thread-safe.
 class Session {
  public:
+  // Loads the ONNX file (and external data files in its folder). Throws quint::Error for unreadable
+  // or invalid models and for operators quint lacks (Session::summarize lists them all instead).
   explicit Session(const std::string& model_path, const SessionOptions& options = {});
+  // A model held in memory (`name` stands for the file in messages). External data is refused:
+  // there is no folder it could be confined to.
+  static Session from_bytes(const std::string& bytes, const std::string& name,
+                            const SessionOptions& options = {});
   ~Session();
   Session(Session&&) noexcept;
   Session& operator=(Session&&) noexcept;
@@ -108,8 +140,13 @@ class Session {
   const SessionOptions& options() const;
   const std::string& path() const;
 
-  // Runs the model. Inputs by graph input name (every one required); returns the graph outputs
-  // by name. Safe to call from several threads at once.
+  // Runs the model. Inputs by graph input name (every one required), each with the input's dtype
+  // and a shape matching its dims (symbolic dims: any size; a new shape is planned on first use).
+  // The inputs are read in place, not copied: keep them alive and unchanged until run returns.
+  // Returns the graph outputs by name, each in storage of its own (it stays valid after later
+  // runs and after the Session is gone). Safe to call from several threads at once: each
+  // concurrent run has its own activation memory; they share the Session's `threads` workers (a
+  // run that finds them busy computes on its calling thread alone).
   std::map<std::string, Tensor> run(const std::map<std::string, Tensor>& inputs,
                                     const RunOptions& options = {}) const;
 
@@ -132,6 +169,7 @@ class Session {
 
  private:
   struct Impl;
+  explicit Session(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -1,5 +1,6 @@
 // Dense, row-major tensors. A Tensor either owns its storage (shared, so copies are cheap and
-// alias) or views memory owned by someone else (an arena, a caller's buffer).
+// alias: `Tensor b = a;` writes through b show in a; clone() for an independent copy) or views
+// memory owned by someone else (an arena, a caller's buffer), which must outlive the view.
 #pragma once
 
 #include <cstdint>
@@ -15,8 +16,13 @@ namespace quint {
 
 using Shape = std::vector<int64_t>;
 
-// Product of dims; throws quint::Error if a dim is negative or the product overflows int64.
+// Product of dims; throws quint::Error if a dim is negative or the product of the non-zero dims
+// overflows int64 (so that every partial product of a valid shape fits as well).
 int64_t shape_numel(const Shape& shape);
+// Product of the non-zero dims (validated as by shape_numel). Size limits apply to it rather
+// than to the element count, so an empty [0, 2^40] tensor cannot make code that loops or builds
+// tables over one of its dims do 2^40 of anything.
+int64_t shape_extent(const Shape& shape);
 // "[1,3,224,224]"
 std::string shape_str(const Shape& shape);
 
@@ -48,6 +54,8 @@ class Tensor {
   size_t nbytes() const { return static_cast<size_t>(numel_) * dtype_size(dtype_); }
   bool owns_data() const { return owner_ != nullptr; }
 
+  // The elements, row-major. data<T>() and values<T>() check T against dtype() and throw
+  // quint::Error on a mismatch (data<float>() of a uint8 tensor); raw() does not check.
   void* raw() { return data_; }
   const void* raw() const { return data_; }
   template <class T>

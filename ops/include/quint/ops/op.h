@@ -47,6 +47,10 @@ struct ValueInfo {
 struct KernelOptions {
   Arith arith = Arith::Onnx;
   std::string isa = "auto";
+  // Largest tensor a node may declare (SessionOptions::max_tensor_bytes): set_output refuses
+  // bigger outputs, so build functions must declare outputs before allocating anything sized
+  // by them (index tables, folded constants).
+  int64_t max_tensor_bytes = int64_t{4} << 30;
 };
 
 // Side data a model may carry for a node that ONNX has no field for (e.g. the float bias that
@@ -84,6 +88,7 @@ class BuildContext {
   void expect_dtype(size_t i, std::initializer_list<DType> allowed, const char* what) const;
 
   size_t num_outputs() const { return outputs_.size(); }
+  // Declares output i; fails when its size exceeds options().max_tensor_bytes.
   void set_output(size_t i, DType dtype, Shape shape, QuantParams quant = {});
   // For layout-aware operators: this node cannot use its NHWC inputs; the planner converts them
   // to the model's layout and builds again.

@@ -1,0 +1,117 @@
+// Google Benchmark micro-benchmarks of quint's kernels, in GMAC/s next to this machine's peak
+// (measured by the Peak benchmarks: independent vpdpbusd chains, no memory traffic).
+//   build/bench/quint_kernels_bench [--benchmark_filter=...]
+#include <benchmark/benchmark.h>
+#include <immintrin.h>
+
+#include <random>
+
+#include "quint/ops/op.h"
+#include "thread_pool.h"
+#include "x86/cpu.h"
+
+namespace {
+
+using namespace quint;
+
+// ---- the machine's peak ------------------------------------------------------------------------
+
+__attribute__((target("avx512f,avx512vnni"))) void peak_vnni512(benchmark::State& state) {
+  if (!ops::x86::isa_supported(ops::x86::Isa::Avx512Vnni)) {
+    state.SkipWithError("no AVX-512 VNNI");
+    return;
+  }
+  __m512i acc[12];
+  for (auto& a : acc) a = _mm512_setzero_si512();
+  const __m512i x = _mm512_set1_epi32(0x01020304), w = _mm512_set1_epi32(0x01010101);
+  const int64_t iters = 1 << 16;
+  for (auto _ : state) {
+    for (int64_t i = 0; i < iters; ++i)
+      for (auto& a : acc) a = _mm512_dpbusd_epi32(a, x, w);
+    benchmark::DoNotOptimize(acc);
+  }
+  // 12 instructions × 64 multiply-accumulates each.
+  state.counters["GMAC/s"] = benchmark::Counter(static_cast<double>(state.iterations()) * iters * 12 * 64 / 1e9,
+                                                benchmark::Counter::kIsRate);
+}
+BENCHMARK(peak_vnni512);
+
+// ---- QLinearConv layers ------------------------------------------------------------------------
+
+struct Layer {
+  const char* name;
+  int64_t c, h, m, k, stride, pad, group;
+};
+
+const Layer kLayers[] = {
+    {"resnet.conv1 7x7/2 3->64 224", 3, 224, 64, 7, 2, 3, 1},
+    {"resnet.l1 1x1 64->64 56", 64, 56, 64, 1, 1, 0, 1},
+    {"resnet.l1 3x3 64->64 56", 64, 56, 64, 3, 1, 1, 1},
+    {"resnet.l1 1x1 64->256 56", 64, 56, 256, 1, 1, 0, 1},
+    {"resnet.l2 3x3 128->128 28", 128, 28, 128, 3, 1, 1, 1},
+    {"resnet.l3 1x1 1024->256 14", 1024, 14, 256, 1, 1, 0, 1},
+    {"resnet.l3 3x3 256->256 14", 256, 14, 256, 3, 1, 1, 1},
+    {"resnet.l4 3x3 512->512 7", 512, 7, 512, 3, 1, 1, 1},
+    {"resnet.l4 1x1 512->2048 7", 512, 7, 2048, 1, 1, 0, 1},
+    {"mobilenet.dw 3x3 144 56", 144, 56, 144, 3, 1, 1, 144},
+};
+
+void qconv(benchmark::State& state, Layer l, std::string isa, int threads) {
+  std::mt19937 rng(1);
+  Tensor x(DType::UInt8, {1, l.c, l.h, l.h});
+  Tensor w(DType::Int8, {l.m, l.c / l.group, l.k, l.k});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<uint8_t>()[i] = static_cast<uint8_t>(rng());
+  for (int64_t i = 0; i < w.numel(); ++i) w.data<int8_t>()[i] = static_cast<int8_t>(rng());
+  std::vector<float> ws(static_cast<size_t>(l.m), 0.001f);
+  Tensor xs = Tensor::scalar<float>(0.02f), ys = Tensor::scalar<float>(0.05f);
+  Tensor xz = Tensor::scalar<uint8_t>(120), yz = Tensor::scalar<uint8_t>(0);
+  Tensor wsc = Tensor::from_vector<float>({l.m}, ws), wz(DType::Int8, {l.m});
+  Tensor b(DType::Int32, {l.m});
+  std::vector<Tensor*> in_t = {&x, &xs, &xz, &w, &wsc, &wz, &ys, &yz, &b};
+  std::vector<ops::ValueInfo> infos;
+  for (size_t i = 0; i < in_t.size(); ++i) infos.push_back({in_t[i]->dtype(), in_t[i]->shape(), i == 0 ? nullptr : in_t[i], {}});
+  std::vector<const ops::ValueInfo*> ptrs;
+  for (auto& i : infos) ptrs.push_back(&i);
+  Attributes attrs;
+  attrs.set("kernel_shape", std::vector<int64_t>{l.k, l.k});
+  attrs.set("strides", std::vector<int64_t>{l.stride, l.stride});
+  attrs.set("pads", std::vector<int64_t>{l.pad, l.pad, l.pad, l.pad});
+  attrs.set("group", l.group);
+  ops::KernelOptions ko;
+  ko.isa = isa;
+  ops::NodeInfo info{"bench", "QLinearConv", "ai.onnx", 13};
+  ops::BuildContext ctx(info, attrs, ptrs, 1, ko, nullptr);
+  auto kernel = ops::Registry::builtin().find("ai.onnx", "QLinearConv", 13)->build(ctx);
+  Tensor y(DType::UInt8, ctx.output(0).shape);
+  std::vector<uint8_t> scratch(kernel->scratch_bytes() + 64);
+  runtime::ThreadPool pool(threads);
+  ops::RunContext rc;
+  for (Tensor* t : in_t) rc.inputs.push_back(t);
+  rc.outputs = {&y};
+  rc.scratch = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) / 64 * 64);
+  rc.parallel = &pool;
+  for (auto _ : state) kernel->run(rc);
+  state.counters["GMAC/s"] = benchmark::Counter(static_cast<double>(state.iterations()) * static_cast<double>(kernel->macs()) / 1e9,
+                                                benchmark::Counter::kIsRate);
+}
+
+int register_layers() {
+  std::vector<std::string> isas = {"ref"};
+  for (auto i : {ops::x86::Isa::Avx2, ops::x86::Isa::AvxVnni, ops::x86::Isa::Avx512Vnni})
+    if (ops::x86::isa_supported(i)) isas.push_back(ops::x86::isa_name(i));
+  for (const Layer& l : kLayers)
+    for (const std::string& isa : isas)
+      for (int threads : {1, 2}) {
+        if (isa == "ref" && threads == 2) continue;
+        benchmark::RegisterBenchmark((std::string("qconv/") + l.name + "/" + isa + "/t" + std::to_string(threads)).c_str(),
+                                     [=](benchmark::State& s) { qconv(s, l, isa, threads); })
+            ->Unit(benchmark::kMicrosecond)
+            ->MinTime(isa == "ref" ? 0.05 : 0.2);
+      }
+  return 0;
+}
+const int registered = register_layers();
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,39 @@
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "qadd.h"
+
+namespace quint::ops::x86 {
+
+namespace {
+inline __m256 widen8(const uint8_t* p, bool is_signed) {
+  int64_t bytes;
+  std::memcpy(&bytes, p, 8);
+  const __m128i b = _mm_cvtsi64_si128(bytes);
+  return _mm256_cvtepi32_ps(is_signed ? _mm256_cvtepi8_epi32(b) : _mm256_cvtepu8_epi32(b));
+}
+}  // namespace
+
+void qadd_avx2(const QAddArgs& a) {
+  const __m256 ra = _mm256_set1_ps(a.ra), rb = _mm256_set1_ps(a.rb), k = _mm256_set1_ps(a.k);
+  const __m256 lo = _mm256_set1_ps(a.lo), hi = _mm256_set1_ps(a.hi);
+  int64_t i = 0;
+  for (; i + 8 <= a.n; i += 8) {
+    __m256 v = _mm256_fmadd_ps(widen8(a.a + i, a.is_signed), ra, _mm256_fmadd_ps(widen8(a.b + i, a.is_signed), rb, k));
+    v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
+    alignas(32) int32_t q[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(q), _mm256_cvtps_epi32(v));
+    for (int j = 0; j < 8; ++j) a.y[i + j] = static_cast<uint8_t>(q[j]);
+  }
+  for (; i < a.n; ++i) {
+    const float va = a.is_signed ? static_cast<int8_t>(a.a[i]) : a.a[i];
+    const float vb = a.is_signed ? static_cast<int8_t>(a.b[i]) : a.b[i];
+    float v = std::fma(va, a.ra, std::fma(vb, a.rb, a.k));
+    v = std::fmin(std::fmax(v, a.lo), a.hi);
+    a.y[i] = static_cast<uint8_t>(static_cast<int32_t>(std::nearbyint(v)));
+  }
+}
+
+}  // namespace quint::ops::x86
