@@ -4,6 +4,7 @@
 #include <fstream>
 #include <numeric>
 
+#include "batch.h"
 #include "cli.h"
 #include "commands.h"
 #include "npy.h"
@@ -57,9 +58,14 @@ int cmd_run(int argc, char** argv) {
   OptionSpec spec = session_option_spec();
   spec.merge(image_option_spec());
   spec.insert({{"input", true}, {"out", true}, {"top", true}, {"labels", true}});
+  // Batch runs (tools/batch.h): many images or a directory, reports as CSV/JSON.
+  spec.insert({{"csv", true}, {"json", true}, {"workers", true}, {"decoders", true}});
   Args a = parse_args(argc, argv, 2, spec);
+  if (!a.positional.empty() && is_batch_run(a)) return run_batch(a);
+  if (a.has("workers") || a.has("decoders")) fail("--workers and --decoders apply to batch runs (several images)");
   if (a.positional.empty() || a.positional.size() > 2)
-    fail("usage: quint run MODEL [IMAGE] [--input [NAME=]FILE]... [--out DIR] [--top K] [--labels FILE]");
+    fail("usage: quint run MODEL [IMAGE | DIR_OR_IMAGES...] [--input [NAME=]FILE]... [--out DIR] [--top K] "
+         "[--labels FILE] [--csv F] [--json F]");
   const int top = static_cast<int>(a.get_int("top", 5, 0, 100000));
   std::vector<std::string> labels;
   if (auto l = a.get("labels")) labels = read_labels(*l);
