@@ -29,6 +29,7 @@
 // ONNX Runtime rejects pads that are not smaller than the kernel; so does quint (a window would
 // otherwise be all padding).
 #include <algorithm>
+#include <cstring>
 #include <array>
 #include <cmath>
 #include <limits>
@@ -220,6 +221,13 @@ class MaxPoolKernel final : public Kernel {
 
 // 8-bit MaxPool on an NHWC value (a fast convolution chain): per output pixel, the element-wise
 // maximum of the window's channel rows (padding never wins: it is simply not read).
+// out[c] = max(out[c], row[c]): the arguments are restrict-qualified parameters, so the loop
+// vectorizes (inside the kernel's lambda, byte stores could alias its captured bounds).
+template <typename T>
+void max_into(T* __restrict out, const T* __restrict row, int64_t n) {
+  for (int64_t c = 0; c < n; ++c) out[c] = out[c] < row[c] ? row[c] : out[c];
+}
+
 template <class T>
 class MaxPoolNhwc final : public Kernel {
  public:
@@ -229,23 +237,28 @@ class MaxPoolNhwc final : public Kernel {
     const T* x = static_cast<const T*>(ctx.in(0).raw());
     T* y = static_cast<T*>(ctx.out(0).raw());
     const int64_t C = p_.channels, pixels = g.out[1] * g.out[2];
-    ctx.parallel->parallel_for(p_.batch * pixels, 16, [&](int64_t b, int64_t e) {
+    ctx.parallel->parallel_for(p_.batch * pixels, 16, [&g, x, y, C, pixels](int64_t b, int64_t e) {
+      // Locals, not captures by reference: stores through T* (a character type) could alias
+      // them, and re-reading them in the inner loop would keep it scalar.
+      const int64_t IH = g.in[1], IW = g.in[2], OW = g.out[2], KH = g.kernel[1], KW = g.kernel[2];
+      const int64_t SH = g.stride[1], SW = g.stride[2], PH = g.pad_begin[1], PW = g.pad_begin[2];
+      const int64_t DH = g.dilation[1], DW = g.dilation[2];
       for (int64_t item = b; item < e; ++item) {
-        const int64_t n = item / pixels, pix = item % pixels, oh = pix / g.out[2], ow = pix % g.out[2];
-        T* out = y + item * C;
+        const int64_t n = item / pixels, pix = item % pixels, oh = pix / OW, ow = pix % OW;
+        T* __restrict out = y + item * C;
         bool first = true;
-        for (int64_t kh = 0; kh < g.kernel[1]; ++kh) {
-          const int64_t ih = oh * g.stride[1] - g.pad_begin[1] + kh * g.dilation[1];
-          if (ih < 0 || ih >= g.in[1]) continue;
-          for (int64_t kw = 0; kw < g.kernel[2]; ++kw) {
-            const int64_t iw = ow * g.stride[2] - g.pad_begin[2] + kw * g.dilation[2];
-            if (iw < 0 || iw >= g.in[2]) continue;
-            const T* row = x + ((n * g.in[1] + ih) * g.in[2] + iw) * C;
+        for (int64_t kh = 0; kh < KH; ++kh) {
+          const int64_t ih = oh * SH - PH + kh * DH;
+          if (ih < 0 || ih >= IH) continue;
+          for (int64_t kw = 0; kw < KW; ++kw) {
+            const int64_t iw = ow * SW - PW + kw * DW;
+            if (iw < 0 || iw >= IW) continue;
+            const T* __restrict row = x + ((n * IH + ih) * IW + iw) * C;
             if (first) {
-              std::copy(row, row + C, out);
+              std::memcpy(out, row, static_cast<size_t>(C) * sizeof(T));
               first = false;
             } else {
-              for (int64_t c = 0; c < C; ++c) out[c] = std::max(out[c], row[c]);
+              max_into(out, row, C);
             }
           }
         }

@@ -80,6 +80,7 @@ class FastQConv final : public Kernel {
       kpad_ = k_real;
       taps_ = taps_total_;
       kseg_ = cg_;
+      pointwise_ = taps_total_ == 1 && sh_ == 1 && sw_ == 1 && ph_ == 0 && pw_ == 0 && oh_ == h_ && ow_ == w_;
     } else if (group_ == 1 && dw_ == 1) {
       // Few channels (the 3-channel stem): each kernel row is KW·C contiguous bytes of a padded
       // NHWC copy of the input; reading up to the k unit beyond it meets zero weights.
@@ -313,15 +314,24 @@ class FastQConv final : public Kernel {
 
   // Row pointers (indirection) or im2col rows for output pixels p0 .. p0+mr.
   void gather_rows(const uint8_t* x_img, int64_t p0, int mr, const uint8_t** rows, uint8_t* cols) const {
-    if (path_ == Path::PaddedRows) {
-      for (int m = 0; m < mr; ++m) {
-        const int64_t p = p0 + m, oh = p / ow_, ow = p % ow_;
-        for (int64_t kh = 0; kh < kh_; ++kh) rows[m * taps_ + kh] = x_img + ((oh * sh_ + kh * dh_) * wp_ + ow * sw_) * c_;
+    // Output coordinates advance one pixel per row: one division per tile, not two per row.
+    int64_t oh = p0 / ow_, ow = p0 % ow_;
+    auto next = [&] {
+      if (++ow == ow_) {
+        ow = 0;
+        ++oh;
       }
+    };
+    if (path_ == Path::PaddedRows) {
+      for (int m = 0; m < mr; ++m, next())
+        for (int64_t kh = 0; kh < kh_; ++kh) rows[m * taps_ + kh] = x_img + ((oh * sh_ + kh * dh_) * wp_ + ow * sw_) * c_;
       return;
     }
-    for (int m = 0; m < mr; ++m) {
-      const int64_t p = p0 + m, oh = p / ow_, ow = p % ow_;
+    if (pointwise_) {  // 1×1, stride 1, no padding: row m is input pixel p0 + m
+      for (int m = 0; m < mr; ++m) rows[m] = x_img + (p0 + m) * c_;
+      return;
+    }
+    for (int m = 0; m < mr; ++m, next()) {
       uint8_t* col = path_ == Path::Im2col ? cols + m * kpad_ : nullptr;
       for (int64_t kh = 0; kh < kh_; ++kh) {
         const int64_t ih = oh * sh_ - ph_ + kh * dh_;
@@ -363,6 +373,7 @@ class FastQConv final : public Kernel {
   int64_t taps_total_, taps_, kseg_, kpad_;
   enum class Path { Indirect, PaddedRows, Im2col };
   Path path_ = Path::Indirect;
+  bool pointwise_ = false;  // Indirect 1×1, stride 1, no padding: A row m is input pixel m
   int64_t hp_ = 0, wp_ = 0;  // PaddedRows: the padded input's height and width
   int64_t nblocks_;
   size_t block_bytes_;

@@ -92,6 +92,11 @@ TEST(OnnxRuntimeE2E, ResNet50QdqFusedEqualsOrtAll) {
   const std::string model = dir + "/resnet50_qdq.onnx";
   Tensor x = tools::load_image("/usr/lib/python3/dist-packages/skimage/data/astronaut.png");
   const std::string input = save_npy_temp("qdq-input", x);
+  // Fused, the QDQ model is its QOperator twin: the same integer steps (PyTorch's no-op
+  // Cast(uint8) before each residual Add removed, as ONNX Runtime does) and no layout copies.
+  const ModelSummary qdq = Session::summarize(model), qop = Session::summarize(dir + "/resnet50_qop.onnx");
+  EXPECT_EQ(qdq.planned_steps, qop.planned_steps);
+  EXPECT_EQ(qdq.layout_conversions, 0);
   for (const std::string& isa : isas_to_test()) {
     SCOPED_TRACE("isa " + isa);
     SessionOptions so;

@@ -302,6 +302,34 @@ TEST(MaxPool, MatchesNaiveReferenceWithIndices) {
   }
 }
 
+// The channels-last kernel that runs inside fast convolution chains (8-bit, 2-D, one output):
+// the same values as the naive reference, on many channel counts (vector bodies and tails).
+TEST(MaxPool, ChannelsLastMatchesNaiveReference) {
+  for (int iter = 0; iter < 160; ++iter) {
+    const DType t = iter % 2 ? DType::Int8 : DType::UInt8;
+    PoolGeom g;
+    do {
+      g = random_geom(true);
+    } while (g.r != 2);
+    g.C = std::vector<int64_t>{1, 3, 16, 24, 64, 67, 130}[static_cast<size_t>(iter % 7)];
+    g.resolve();
+    SCOPED_TRACE(std::string(dtype_name(t)) + " C=" + std::to_string(g.C) + " " + g.str());
+    Tensor x = random_tensor(t, g.x_shape());
+    Tensor want(t, g.y_shape()), want_idx(DType::Int64, g.y_shape());
+    if (t == DType::UInt8)
+      max_pool_ref<uint8_t>(g, x, false, &want, &want_idx);
+    else
+      max_pool_ref<int8_t>(g, x, false, &want, &want_idx);
+    OpRun r = op("MaxPool", 12);
+    r.attrs = g.attrs();
+    OpInput in = dyn(x);
+    in.nhwc = true;
+    r.inputs = {in};
+    r.threads = 1 + iter % 2;
+    EXPECT_TRUE(tensors_equal(run_op(r)[0], want));
+  }
+}
+
 TEST(MaxPool, PaddingNeverWinsOnIntegers) {
   // All values at the type minimum: padding (the minimum too) must not be chosen, indices point
   // at real elements.

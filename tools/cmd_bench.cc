@@ -55,7 +55,7 @@ int cmd_bench(int argc, char** argv) {
   spec.insert({{"input", true}, {"runs", true}, {"warmup", true}, {"json", false}, {"profile", false}});
   Args a = parse_args(argc, argv, 2, spec);
   if (a.positional.empty() || a.positional.size() > 2)
-    fail("usage: quint bench MODEL [IMAGE | --input [NAME=]FILE...] [--threads N] [--runs R] [--warmup W] [--isa X] [--json]");
+    fail("usage: quint bench MODEL [IMAGE | --input [NAME=]FILE...] [--threads N] [--runs R] [--warmup W] [--isa X] [--json] [--profile]");
   const int runs = static_cast<int>(a.get_int("runs", 20, 1, 1000000));
   const int warmup = static_cast<int>(a.get_int("warmup", 3, 0, 1000000));
   SessionOptions so = session_options(a);
@@ -98,7 +98,23 @@ int cmd_bench(int argc, char** argv) {
     j.set("min_ms", sorted.front());
     j.set("max_ms", sorted.back());
     j.set("peak_rss_mib", rss < 0 ? Json() : Json(static_cast<double>(rss) / 1024.0));
+    if (!steps.empty()) {
+      // --profile: mean time per run of every step, in execution order.
+      Json profile = Json::array();
+      const size_t per_run = steps.size() / static_cast<size_t>(runs);
+      for (size_t i = 0; i < per_run; ++i) {
+        double sum = 0;
+        for (int r = 0; r < runs; ++r) sum += steps[static_cast<size_t>(r) * per_run + i].ms;
+        Json st = Json::object();
+        st.set("node", steps[i].node);
+        st.set("op_type", steps[i].op_type);
+        st.set("ms", sum / runs);
+        profile.push(std::move(st));
+      }
+      j.set("profile", std::move(profile));
+    }
     std::printf("%s\n", j.dump().c_str());
+    return 0;
   } else {
     std::printf("model      %s\n", a.positional[0].c_str());
     std::printf("threads    %d, isa %s, %d runs after %d warm-up\n", so.threads, so.isa.c_str(), runs, warmup);

@@ -27,18 +27,32 @@ inline __m512i load_bcast4(const uint8_t* p) {
   return _mm512_set1_epi32(v);
 }
 
-// Requantizes 16 accumulators of row m and stores `count` bytes.
-inline void store16(const QGemmArgs& p, __m512i acc, int m, int col, int count) {
-  __m512i v = _mm512_add_epi32(acc, _mm512_loadu_si512(p.bias + col));
-  if (p.w_zp) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_loadu_si512(p.w_zp + col), _mm512_set1_epi32(p.row_sums[m])));
-  __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(v), _mm512_loadu_ps(p.mult + col));
-  f = _mm512_min_ps(_mm512_max_ps(f, _mm512_set1_ps(p.lo)), _mm512_set1_ps(p.hi));
-  __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(f), _mm512_set1_epi32(p.zp));
-  __m128i bytes = p.out_signed ? _mm512_cvtsepi32_epi8(q) : _mm512_cvtusepi32_epi8(q);
-  __mmask16 mask = count >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << count) - 1);
-  _mm_mask_storeu_epi8(p.c + m * p.ldc + col, mask, bytes);
-}
+// The epilogue's per-column constants, loaded once per tile into registers. (Read through
+// `p` inside the row loop, they would be reloaded after every byte store, which may alias them.)
+struct Epilogue {
+  __m512i bias0, bias1, wzp0, wzp1, zp;
+  __m512 mult0, mult1, lo, hi;
+  explicit Epilogue(const QGemmArgs& p)
+      : bias0(_mm512_loadu_si512(p.bias)),
+        bias1(_mm512_loadu_si512(p.bias + 16)),
+        wzp0(p.w_zp ? _mm512_loadu_si512(p.w_zp) : _mm512_setzero_si512()),
+        wzp1(p.w_zp ? _mm512_loadu_si512(p.w_zp + 16) : _mm512_setzero_si512()),
+        zp(_mm512_set1_epi32(p.zp)),
+        mult0(_mm512_loadu_ps(p.mult)),
+        mult1(_mm512_loadu_ps(p.mult + 16)),
+        lo(_mm512_set1_ps(p.lo)),
+        hi(_mm512_set1_ps(p.hi)) {}
+  // v = acc + bias (− w_zp · row_sum): the int32 value to requantize.
+  __m128i requant(__m512i v, __m512 mult, bool out_signed) const {
+    __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(v), mult);
+    f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
+    const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(f), zp);
+    return out_signed ? _mm512_cvtsepi32_epi8(q) : _mm512_cvtusepi32_epi8(q);
+  }
+};
 
+// Requires: bias, mult and w_zp (when given) hold NR (32) readable entries; the callers pad
+// their per-column arrays to whole blocks of NR.
 template <int R>
 void run_rows(const QGemmArgs& p) {
   __m512i acc0[R], acc1[R];
@@ -58,9 +72,22 @@ void run_rows(const QGemmArgs& p) {
       }
     }
   }
+  const Epilogue e(p);
+  const bool out_signed = p.out_signed, has_wzp = p.w_zp != nullptr;
+  const int32_t* row_sums = p.row_sums;
+  uint8_t* c = p.c;
+  const int64_t ldc = p.ldc;
+  const int nr = p.nr;
+  const __mmask32 mask = nr >= 32 ? ~__mmask32{0} : static_cast<__mmask32>((1u << nr) - 1);
   for (int m = 0; m < R; ++m) {
-    store16(p, acc0[m], m, 0, p.nr);
-    if (p.nr > 16) store16(p, acc1[m], m, 16, p.nr - 16);
+    __m512i v0 = _mm512_add_epi32(acc0[m], e.bias0), v1 = _mm512_add_epi32(acc1[m], e.bias1);
+    if (has_wzp) {
+      const __m512i rs = _mm512_set1_epi32(row_sums[m]);
+      v0 = _mm512_sub_epi32(v0, _mm512_mullo_epi32(e.wzp0, rs));
+      v1 = _mm512_sub_epi32(v1, _mm512_mullo_epi32(e.wzp1, rs));
+    }
+    const __m128i y0 = e.requant(v0, e.mult0, out_signed), y1 = e.requant(v1, e.mult1, out_signed);
+    _mm256_mask_storeu_epi8(c + m * ldc, mask, _mm256_inserti128_si256(_mm256_castsi128_si256(y0), y1, 1));
   }
 }
 

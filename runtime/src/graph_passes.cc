@@ -286,6 +286,7 @@ class QdqFuser {
   explicit QdqFuser(Graph& g) : fg_(g) {}
 
   FusionReport run() {
+    remove_noop_casts();
     remove_activations_before_q();
     const size_t n = fg_.g().nodes.size();
     for (size_t ni = 0; ni < n; ++ni) {
@@ -718,6 +719,34 @@ class QdqFuser {
 
   // ReluQuantFusion / ClipQuantFusion: a Relu or Clip whose only consumer is a Q that saturates
   // at the same place is redundant.
+  // A Cast to the type its input already has copies the tensor and nothing else. PyTorch's
+  // exporter writes Q(uint8) -> Cast(to uint8) -> DQ before every residual Add; ONNX Runtime's
+  // level-1 CastElimination drops such casts before its QDQ selectors run, so the DQ is fused
+  // with the Q's output directly. The input type is known here when it is a constant, a graph
+  // input with a declared type, or the output of a QuantizeLinear.
+  void remove_noop_casts() {
+    Graph& g = fg_.g();
+    bool changed = false;
+    for (size_t ni = 0; ni < g.nodes.size(); ++ni) {
+      Node& n = g.nodes[ni];
+      if (fg_.dead(static_cast<int>(ni)) || n.domain != "ai.onnx" || n.op_type != "Cast") continue;
+      if (n.inputs.size() != 1 || n.inputs[0] < 0 || n.outputs.size() != 1 || n.outputs[0] < 0) continue;
+      const int in = n.inputs[0], out = n.outputs[0];
+      if (fg_.graph_output(out) || !n.attrs.has("to")) continue;
+      DType t = DType::Undefined;
+      if (const Tensor* c = fg_.cst(in)) t = c->dtype();
+      else if (Node* p = fg_.producer(in); is_q(p)) t = q_output_type(fg_, *p);
+      else if (g.values[static_cast<size_t>(in)].producer < 0) t = g.values[static_cast<size_t>(in)].dtype;
+      if (t == DType::Undefined || static_cast<int64_t>(t) != n.attrs.get_int("to", -1)) continue;
+      for (Node& c : g.nodes)
+        for (int& v : c.inputs)
+          if (v == out) v = in;
+      fg_.kill(static_cast<int>(ni));
+      changed = true;
+    }
+    if (changed) fg_.refresh();
+  }
+
   void remove_activations_before_q() {
     for (size_t ni = 0; ni < fg_.g().nodes.size(); ++ni) {
       Node& n = fg_.g().nodes[ni];
