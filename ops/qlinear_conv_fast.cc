@@ -219,14 +219,13 @@ class FastQConv final : public Kernel {
  private:
   bool needs_conversion() const { return !input_nhwc_ || x_signed_; }
 
-  // Depthwise (one input and one output channel per group): weights centred (w − w_zp) as int16,
-  // arranged in tap pairs for the microkernel (x86/dwconv.h), and the x_zp term folded into the
+  // Depthwise (one input and one output channel per group): weights centred (w − w_zp) as int32
+  // lanes, tap-major, for the microkernel (x86/dwconv.h), and the x_zp term folded into the
   // bias: y[c] = requantize(Σ_t x_t[c]·w'[t][c] + bias[c] − x_zp·Σ_t w'[t][c]).
   void init_depthwise(const QConvParams& p, x86::DwKernel dw) {
     dw_kernel_ = dw;
     dw_channels_ = (m_ + 15) / 16 * 16;
-    dw_pairs_ = static_cast<int>((taps_total_ + 1) / 2);
-    dw_w_.assign(static_cast<size_t>(dw_pairs_ * dw_channels_ * 2), 0);
+    dw_w_.assign(static_cast<size_t>(taps_total_ * dw_channels_), 0);
     bias_.assign(static_cast<size_t>(dw_channels_), 0);
     mult_.assign(static_cast<size_t>(dw_channels_), 0.0f);
     for (int64_t c = 0; c < m_; ++c) {
@@ -236,7 +235,7 @@ class FastQConv final : public Kernel {
         const int32_t w = p.w_type == DType::UInt8 ? static_cast<int32_t>(p.weights.data<uint8_t>()[src])
                                                    : static_cast<int32_t>(p.weights.data<int8_t>()[src]);
         const int32_t wc = w - p.w_zp[static_cast<size_t>(c)];
-        dw_w_[static_cast<size_t>(((t / 2) * dw_channels_ + c) * 2 + t % 2)] = static_cast<int16_t>(wc);
+        dw_w_[static_cast<size_t>(t * dw_channels_ + c)] = wc;
         wsum += wc;
       }
       const int64_t folded = static_cast<int64_t>(p.requant.int_bias(c)) - int64_t{x_zp_} * wsum;
@@ -247,16 +246,21 @@ class FastQConv final : public Kernel {
   }
 
   void run_depthwise(const RunContext& ctx, const uint8_t* x, uint8_t* y) const {
-    const int64_t pixels = oh_ * ow_;
-    constexpr int64_t kBatch = 16;  // output pixels per microkernel call
-    const int taps = 2 * dw_pairs_;
-    ctx.parallel->parallel_for(batch_ * pixels, 64, [&](int64_t begin, int64_t end) {
+    const int taps = static_cast<int>(taps_total_);
+    // Output columns whose kernel window lies inside the input horizontally: along them every
+    // tap's row pointer advances by stride·C per pixel, so one call covers the whole run.
+    const int64_t ow_lo = std::min(ow_, (pw_ + sw_ - 1) / sw_);
+    const int64_t last = w_ - 1 + pw_ - (kw_ - 1) * dw_;
+    const int64_t ow_hi = last < 0 ? -1 : std::min(ow_ - 1, last / sw_);
+    ctx.parallel->parallel_for(batch_ * oh_, 1, [&](int64_t begin, int64_t end) {
       static thread_local std::vector<const uint8_t*> rows;
-      rows.resize(static_cast<size_t>(kBatch * taps));
+      static thread_local std::vector<int64_t> steps;
+      rows.resize(static_cast<size_t>(taps));
+      steps.resize(static_cast<size_t>(taps));
       x86::DwArgs a;
       a.channels = m_;
       a.padded_channels = dw_channels_;
-      a.pairs = dw_pairs_;
+      a.taps = taps;
       a.rows = rows.data();
       a.w = dw_w_.data();
       a.bias = bias_.data();
@@ -265,27 +269,43 @@ class FastQConv final : public Kernel {
       a.hi = hi_;
       a.zp = zp_;
       a.out_signed = out_signed_;
-      for (int64_t item = begin; item < end;) {
-        const int64_t n = item / pixels;
-        const int64_t count = std::min({kBatch, end - item, (n + 1) * pixels - item});
+      for (int64_t item = begin; item < end; ++item) {
+        const int64_t n = item / oh_, oh = item % oh_;
         const uint8_t* x_img = x + n * h_ * w_ * c_;
-        for (int64_t k = 0; k < count; ++k) {
-          const int64_t pix = (item + k) % pixels, oh = pix / ow_, ow = pix % ow_;
-          const uint8_t** r = rows.data() + k * taps;
+        uint8_t* y_row = y + item * ow_ * m_;
+        // Row pointers of output pixel (oh, ow), padding taps at the x_zp row (step 0).
+        auto gather = [&](int64_t ow) {
+          const uint8_t** r = rows.data();
+          int64_t* st = steps.data();
           for (int64_t kh = 0; kh < kh_; ++kh) {
             const int64_t ih = oh * sh_ - ph_ + kh * dh_;
             const bool row_ok = ih >= 0 && ih < h_;
             for (int64_t kw = 0; kw < kw_; ++kw) {
               const int64_t iw = ow * sw_ - pw_ + kw * dw_;
-              *r++ = row_ok && iw >= 0 && iw < w_ ? x_img + (ih * w_ + iw) * c_ : zp_row_.data();
+              const bool ok = row_ok && iw >= 0 && iw < w_;
+              *r++ = ok ? x_img + (ih * w_ + iw) * c_ : zp_row_.data();
+              *st++ = ok ? sw_ * c_ : 0;
             }
           }
-          if (taps_total_ % 2) *r = zp_row_.data();  // the odd tap's partner has weight 0
+        };
+        auto single = [&](int64_t ow) {
+          gather(ow);
+          a.pixels = 1;
+          a.steps = nullptr;
+          a.out = y_row + ow * m_;
+          dw_kernel_(a);
+        };
+        if (ow_lo > ow_hi) {
+          for (int64_t ow = 0; ow < ow_; ++ow) single(ow);
+          continue;
         }
-        a.pixels = static_cast<int>(count);
-        a.out = y + item * m_;
+        for (int64_t ow = 0; ow < ow_lo; ++ow) single(ow);
+        gather(ow_lo);
+        a.pixels = static_cast<int>(ow_hi - ow_lo + 1);
+        a.steps = steps.data();
+        a.out = y_row + ow_lo * m_;
         dw_kernel_(a);
-        item += count;
+        for (int64_t ow = ow_hi + 1; ow < ow_; ++ow) single(ow);
       }
     });
   }
@@ -387,8 +407,7 @@ class FastQConv final : public Kernel {
   // Depthwise path.
   x86::DwKernel dw_kernel_ = nullptr;
   int64_t dw_channels_ = 0;
-  int dw_pairs_ = 0;
-  std::vector<int16_t> dw_w_;
+  std::vector<int32_t> dw_w_;  // [taps][dw_channels_], w − w_zp
 };
 
 }  // namespace

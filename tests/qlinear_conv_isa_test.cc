@@ -147,15 +147,21 @@ TEST(QLinearConvIsa, SaturatingExtremesAreExact) {
 
 TEST(QLinearConvIsa, DepthwiseMatchesReference) {
   // One input and one output channel per group: the dedicated depthwise kernel.
-  for (uint32_t seed = 0; seed < 24; ++seed) {
+  for (uint32_t seed = 0; seed < 72; ++seed) {
     ConvCase cc;
     cc.c = cc.m = cc.group = std::vector<int64_t>{1, 8, 17, 32, 96}[seed % 5];
     cc.kh = cc.kw = seed % 3 == 0 ? 5 : 3;
-    cc.stride = 1 + seed % 2;
+    if (seed >= 24) {  // uneven kernels, even tap counts, long rows, windows wider than the input
+      cc.kh = std::vector<int64_t>{1, 2, 3, 3, 5}[seed % 5];
+      cc.kw = std::vector<int64_t>{3, 1, 2, 3, 5, 7}[seed % 6];
+    }
+    cc.stride = 1 + seed % (seed >= 24 ? 3 : 2);
     cc.pad = seed % 4 == 0 ? 0 : 1 + seed % 2;
+    cc.pad = std::min(cc.pad, std::min(cc.kh, cc.kw) - 1);
     cc.dil = seed % 5 == 4 ? 2 : 1;
     cc.h = 9;
-    cc.w = 7;
+    cc.w = seed >= 24 ? std::vector<int64_t>{2, 5, 7, 19, 33}[(seed / 5) % 5] : 7;
+    if ((cc.kw - 1) * cc.dil + 1 > cc.w + 2 * cc.pad) cc.w = (cc.kw - 1) * cc.dil + 1;
     cc.xt = seed % 6 == 5 ? DType::Int8 : DType::UInt8;
     cc.wt = seed % 4 == 3 ? DType::UInt8 : DType::Int8;
     if (cc.xt == DType::Int8) cc.wt = DType::Int8;

@@ -55,16 +55,21 @@ struct Epilogue {
 // their per-column arrays to whole blocks of NR.
 template <int R>
 void run_rows(const QGemmArgs& p) {
+  // Every loop over m is unrolled so that the accumulators stay in registers (an array indexed
+  // by a run-time m would live on the stack, zeroed there with rep stos).
   __m512i acc0[R], acc1[R];
+#pragma GCC unroll 12
   for (int m = 0; m < R; ++m) acc0[m] = acc1[m] = _mm512_setzero_si512();
   const int8_t* b = p.b;
   for (int64_t t = 0; t < p.taps; ++t) {
     const uint8_t* a[R];
+#pragma GCC unroll 12
     for (int m = 0; m < R; ++m) a[m] = p.a[m * p.taps + t];
     for (int64_t k = 0; k < p.k; k += 4) {
       const __m512i b0 = _mm512_load_si512(b);
       const __m512i b1 = _mm512_load_si512(b + 64);
       b += 128;
+#pragma GCC unroll 12
       for (int m = 0; m < R; ++m) {
         const __m512i av = load_bcast4(a[m] + k);
         acc0[m] = _mm512_dpbusd_epi32(acc0[m], av, b0);
@@ -79,6 +84,7 @@ void run_rows(const QGemmArgs& p) {
   const int64_t ldc = p.ldc;
   const int nr = p.nr;
   const __mmask32 mask = nr >= 32 ? ~__mmask32{0} : static_cast<__mmask32>((1u << nr) - 1);
+#pragma GCC unroll 12
   for (int m = 0; m < R; ++m) {
     __m512i v0 = _mm512_add_epi32(acc0[m], e.bias0), v1 = _mm512_add_epi32(acc1[m], e.bias1);
     if (has_wzp) {
