@@ -4,6 +4,7 @@
 #include "commands.h"
 #include "dump.h"
 #include "npy.h"
+#include "text.h"
 
 namespace quint::tools {
 
@@ -80,10 +81,12 @@ int cmd_explain(int argc, char** argv) {
   for (const auto& d : e.details) std::printf("%s\n", d.c_str());
   std::printf("\n");
   for (const ExplainScheme& sc : e.schemes) {
-    std::printf("arithmetic %-8s -> %lld%s\n", arith_name(sc.arith), static_cast<long long>(sc.result),
-                sc.arith == e.session_arith ? "   (this run's arithmetic)" : "");
+    std::printf("arithmetic %s -> %lld%s\n", pad_right(arith_name(sc.arith), 8).c_str(),
+                static_cast<long long>(sc.result), sc.arith == e.session_arith ? "   (this run's arithmetic)" : "");
+    // Labels and formulas hold '·', '→', '×' …: columns are padded by display width, not bytes.
     for (const ExplainStep& st : sc.steps)
-      std::printf("    %-22s %-58s %s\n", st.label.c_str(), st.formula.c_str(), st.value.c_str());
+      std::printf("    %s %s %s\n", pad_right(st.label, 22).c_str(), pad_right(st.formula, 58).c_str(),
+                  st.value.c_str());
     if (!sc.note.empty()) std::printf("    note: %s\n", sc.note.c_str());
   }
   std::printf("\nquint computed %lld (arithmetic %s)\n", static_cast<long long>(e.actual), arith_name(e.session_arith));
@@ -112,7 +115,8 @@ int cmd_explain(int argc, char** argv) {
   if (!e.pitfalls.empty()) {
     std::printf("\nwhat common mistakes give instead (ONNX Runtime's arithmetic otherwise):\n");
     for (const ExplainStep& p : e.pitfalls)
-      std::printf("    %-48s %-60s -> %s\n", p.label.c_str(), p.formula.c_str(), p.value.c_str());
+      std::printf("    %s %s -> %s\n", pad_right(p.label, 48).c_str(), pad_right(p.formula, 60).c_str(),
+                  p.value.c_str());
   }
   return 0;
 }

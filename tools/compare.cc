@@ -6,6 +6,7 @@
 #include <set>
 
 #include "npy.h"
+#include "text.h"
 
 namespace quint::tools {
 
@@ -335,9 +336,10 @@ std::string report_to_text(const CompareReport& r, bool verbose) {
   std::snprintf(line, sizeof line, "A: %s\nB: %s (reference)\nmode: %s\n\n", r.a_label.c_str(), r.b_label.c_str(),
                 r.mode.c_str());
   out += line;
-  std::snprintf(line, sizeof line, "%-44s %-22s %9s %8s %6s %6s %5s %8s %7s  %s\n", "tensor", "op", "exact%", "±1", "±2",
-                ">2", "max", "SQNR dB", "cosine", "notes");
-  out += line;
+  // Padded by display width: '±' and '…' take two bytes but one column.
+  out += pad_right("tensor", 44) + " " + pad_right("op", 22) + " " + pad_left("exact%", 9) + " " + pad_left("±1", 8) +
+         " " + pad_left("±2", 6) + " " + pad_left(">2", 6) + " " + pad_left("max", 5) + " " + pad_left("SQNR dB", 8) +
+         " " + pad_left("cosine", 7) + "  notes\n";
   for (const TensorStats& s : r.tensors) {
     std::string notes = s.note;
     if (s.analysed) {
@@ -346,8 +348,8 @@ std::string report_to_text(const CompareReport& r, bool verbose) {
     }
     if (!s.pass) notes = "FAIL " + notes;
     std::string name = s.name == s.ref_name ? s.name : s.name + " = " + s.ref_name;
-    if (name.size() > 44) name = "…" + name.substr(name.size() - 42);
-    std::snprintf(line, sizeof line, "%-44s %-22s %9.4f %8lld %6lld %6lld %5lld %8s %7.5f  %s\n", name.c_str(),
+    name = pad_right(keep_tail(name, 44), 44);
+    std::snprintf(line, sizeof line, "%s %-22s %9.4f %8lld %6lld %6lld %5lld %8s %7.5f  %s\n", name.c_str(),
                   s.op.substr(0, 22).c_str(), s.exact_pct(), static_cast<long long>(s.diff1),
                   static_cast<long long>(s.diff2), static_cast<long long>(s.diff_more), static_cast<long long>(s.max_diff),
                   sqnr_text(s).c_str(), s.cosine, notes.c_str());

@@ -11,6 +11,7 @@ Everything that fails raises quint.Error (a RuntimeError) with the CLI's message
 argument types and values (TypeError, ValueError).
 """
 import json as _json
+import unicodedata
 
 from ._quint import Error, Session, TensorInfo, __version__, load_dump, load_image
 from ._quint import _compare
@@ -66,9 +67,20 @@ def compare(a, b, *, names=None, tensors=None, tolerance_lsb=0, atol=1e-5):
     return CompareReport(_json.loads(data), text)
 
 
+def _width(text):
+    """Terminal columns of `text`, as the CLI's display_width() (tools/text.cc) counts them: none
+    for combining marks and zero-width characters, two for East Asian wide ones, else one."""
+    w = 0
+    for c in text:
+        if unicodedata.category(c) in ("Mn", "Me", "Cf"):
+            continue
+        w += 2 if unicodedata.east_asian_width(c) in ("W", "F") else 1
+    return w
+
+
 def _pad(text, width):
-    """Left-justified to `width` bytes of UTF-8, as the CLI's printf("%-Ns") pads."""
-    return text + " " * max(0, width - len(text.encode()))
+    """Left-justified to `width` display columns, as the CLI pads ('·', '→', '×' take one)."""
+    return text + " " * max(0, width - _width(text))
 
 
 def format_explanation(e):
