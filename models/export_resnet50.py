@@ -8,6 +8,7 @@
   resnet50_qdq_names.json  module name -> the QDQ tensor that holds that unit's quantized output.
   resnet50_quant_<engine>.pt + resnet50_quant.json
                            the quantized model and the recipe to rebuild it (dump_pytorch.py).
+  imagenet_classes.txt     the 1000 ImageNet class names from torchvision, for `quint run --labels`.
 
 Without --weights the float weights are random (fixed seed) and the BatchNorm statistics are
 measured on the calibration images, so that activations keep a sane spread through all 50
@@ -33,6 +34,7 @@ from PIL import Image, ImageDraw
 from torch import nn
 from torch.nn.intrinsic.quantized import ConvReLU2d  # 1.13 has no torch.ao.nn.intrinsic yet
 
+import imagenet_classes
 import quantized_resnet as qr
 from preprocess import load_rgb, preprocess
 
@@ -497,6 +499,7 @@ def main():
     qr.use_engine(args.engine)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     start = time.time()
+    imagenet_classes.write(args.out_dir / imagenet_classes.NAME)
 
     batch, image_names = calibration_batch(args.calib_images, args.seed)
     torch.manual_seed(args.seed)
@@ -537,7 +540,7 @@ def main():
         "engine": args.engine, "qconfig": qr.describe_qconfig(args.engine), "seed": args.seed,
         "weights": weights, "calibration_images": image_names, **qr.versions(),
         "files": {"qoperator": QOP_NAME, "qdq": QDQ_NAME, "qdq_names": QDQ_NAMES_NAME,
-                  "state_dict": qr.state_dict_name(args.engine)},
+                  "state_dict": qr.state_dict_name(args.engine), "labels": imagenet_classes.NAME},
     })
     log(f"wrote {qr.state_dict_name(args.engine)} and {qr.CONFIG_NAME}; done in {time.time() - start:.0f} s")
 
