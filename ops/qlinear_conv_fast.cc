@@ -30,7 +30,7 @@ struct AlignedBytes {
     size_t rounded = (bytes + 63) / 64 * 64;
     void* p = std::aligned_alloc(64, rounded ? rounded : 64);
     if (!p) throw std::bad_alloc();
-    std::memset(p, 0, rounded ? rounded : 64);
+    // Not zeroed: the packers write every byte (columns past the matrix and k past K as zeros).
     ptr.reset(static_cast<int8_t*>(p));
   }
   int8_t* get() const { return ptr.get(); }
@@ -109,6 +109,8 @@ class FastQConv final : public Kernel {
     // Reorder each channel's weights to k = tap·Cg + c (the order of the A rows) in the int8
     // domain, fold the zero-point terms into the bias and pack NR channels at a time.
     const bool w_unsigned = p.w_type == DType::UInt8;
+    const uint8_t* w_u8 = w_unsigned ? p.weights.data<uint8_t>() : nullptr;
+    const int8_t* w_s8 = w_unsigned ? nullptr : p.weights.data<int8_t>();
     std::vector<int8_t> row(static_cast<size_t>(kpad_ * g_.nr));
     for (int64_t grp = 0; grp < group_; ++grp)
       for (int64_t nb = 0; nb < nblocks_; ++nb) {
@@ -118,13 +120,13 @@ class FastQConv final : public Kernel {
           const int64_t mch = grp * mg_ + nb * g_.nr + j;  // output channel
           const int32_t wz = p.w_zp[static_cast<size_t>(mch)] - (w_unsigned ? 128 : 0);
           int64_t wsum = 0;
+          int8_t* dst = row.data() + j * kpad_;
           for (int64_t c = 0; c < cg_; ++c)
             for (int64_t t = 0; t < taps_total_; ++t) {
               const int64_t src = (mch * cg_ + c) * taps_total_ + t;
-              int32_t v = w_unsigned ? static_cast<int32_t>(p.weights.data<uint8_t>()[src]) - 128
-                                     : static_cast<int32_t>(p.weights.data<int8_t>()[src]);
+              const int32_t v = w_u8 ? static_cast<int32_t>(w_u8[src]) - 128 : static_cast<int32_t>(w_s8[src]);
               const int64_t k = path_ == Path::PaddedRows ? (t / kw_) * kseg_ + (t % kw_) * cg_ + c : t * cg_ + c;
-              row[static_cast<size_t>(j * kpad_ + k)] = static_cast<int8_t>(v);
+              dst[k] = static_cast<int8_t>(v);
               wsum += v;
             }
           const size_t slot = static_cast<size_t>((grp * nblocks_ + nb) * g_.nr + j);

@@ -25,6 +25,8 @@ class FastQMatMul final : public Kernel {
     std::vector<int32_t> wzp(padded, 0);
     bool any_wzp = false;
     const bool b_unsigned = s_.b_type == DType::UInt8;
+    const uint8_t* b_u8 = b_unsigned ? s_.b.data<uint8_t>() : nullptr;
+    const int8_t* b_s8 = b_unsigned ? nullptr : s_.b.data<int8_t>();
     std::vector<int8_t> rowbuf(static_cast<size_t>(g_.nr * kpad_));
     for (int64_t nb = 0; nb < nblocks_; ++nb) {
       std::fill(rowbuf.begin(), rowbuf.end(), int8_t{0});
@@ -35,8 +37,7 @@ class FastQMatMul final : public Kernel {
         int64_t bsum = 0;
         for (int64_t k = 0; k < s_.K; ++k) {
           const int64_t src = s_.b_transposed ? n * s_.K + k : k * s_.N + n;
-          const int32_t v = b_unsigned ? static_cast<int32_t>(s_.b.data<uint8_t>()[src]) - 128
-                                       : static_cast<int32_t>(s_.b.data<int8_t>()[src]);
+          const int32_t v = b_u8 ? static_cast<int32_t>(b_u8[src]) - 128 : static_cast<int32_t>(b_s8[src]);
           rowbuf[static_cast<size_t>(j * kpad_ + k)] = static_cast<int8_t>(v);
           bsum += v;
         }

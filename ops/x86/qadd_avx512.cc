@@ -5,25 +5,47 @@
 namespace quint::ops::x86 {
 
 namespace {
-inline __m512 widen(const uint8_t* p, __mmask16 m, bool is_signed) {
-  const __m128i b = _mm_maskz_loadu_epi8(m, p);
-  return _mm512_cvtepi32_ps(is_signed ? _mm512_cvtepi8_epi32(b) : _mm512_cvtepu8_epi32(b));
+
+template <bool Signed>
+inline __m512 widen(__m128i b) {
+  return _mm512_cvtepi32_ps(Signed ? _mm512_cvtepi8_epi32(b) : _mm512_cvtepu8_epi32(b));
 }
+
+template <bool Signed>
+inline __m128i add16(__m128i a, __m128i b, __m512 ra, __m512 rb, __m512 k, __m512 lo, __m512 hi) {
+  __m512 v = _mm512_fmadd_ps(widen<Signed>(a), ra, _mm512_fmadd_ps(widen<Signed>(b), rb, k));
+  v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+  const __m512i q = _mm512_cvtps_epi32(v);
+  return Signed ? _mm512_cvtsepi32_epi8(q) : _mm512_cvtusepi32_epi8(q);
+}
+
+// Full vectors with plain loads and stores (they fold into the widening instructions), then
+// one masked vector for the tail.
+template <bool Signed>
+void run(const QAddArgs& a) {
+  const __m512 ra = _mm512_set1_ps(a.ra), rb = _mm512_set1_ps(a.rb), k = _mm512_set1_ps(a.k);
+  const __m512 lo = _mm512_set1_ps(a.lo), hi = _mm512_set1_ps(a.hi);
+  const uint8_t* pa = a.a;
+  const uint8_t* pb = a.b;
+  uint8_t* y = a.y;
+  const int64_t n = a.n, full = n / 16 * 16;
+  for (int64_t i = 0; i < full; i += 16) {
+    const __m128i va = _mm_loadu_si128(reinterpret_cast<const __m128i*>(pa + i));
+    const __m128i vb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(pb + i));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), add16<Signed>(va, vb, ra, rb, k, lo, hi));
+  }
+  if (full < n) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (n - full)) - 1);
+    const __m128i va = _mm_maskz_loadu_epi8(m, pa + full), vb = _mm_maskz_loadu_epi8(m, pb + full);
+    _mm_mask_storeu_epi8(y + full, m, add16<Signed>(va, vb, ra, rb, k, lo, hi));
+  }
+}
+
 }  // namespace
 
 void qadd_avx512(const QAddArgs& a) {
-  const __m512 ra = _mm512_set1_ps(a.ra), rb = _mm512_set1_ps(a.rb), k = _mm512_set1_ps(a.k);
-  const __m512 lo = _mm512_set1_ps(a.lo), hi = _mm512_set1_ps(a.hi);
-  for (int64_t i = 0; i < a.n; i += 16) {
-    const int64_t left = a.n - i;
-    const __mmask16 m = left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1);
-    const __m512 va = widen(a.a + i, m, a.is_signed), vb = widen(a.b + i, m, a.is_signed);
-    __m512 v = _mm512_fmadd_ps(va, ra, _mm512_fmadd_ps(vb, rb, k));
-    v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
-    const __m512i q = _mm512_cvtps_epi32(v);
-    const __m128i bytes = a.is_signed ? _mm512_cvtsepi32_epi8(q) : _mm512_cvtusepi32_epi8(q);
-    _mm_mask_storeu_epi8(a.y + i, m, bytes);
-  }
+  if (a.is_signed) run<true>(a);
+  else run<false>(a);
 }
 
 }  // namespace quint::ops::x86

@@ -41,12 +41,14 @@ inline void store8(const QGemmArgs& p, __m256i acc, int m, int col, int count) {
 template <int R>
 void run_rows(const QGemmArgs& p) {
   __m256i acc0[R], acc1[R];
+#pragma GCC unroll 12
   for (int m = 0; m < R; ++m) acc0[m] = acc1[m] = _mm256_setzero_si256();
   alignas(32) int16_t wide[R][kChunk];
   const int8_t* b = p.b;
   for (int64_t t = 0; t < p.taps; ++t) {
     for (int64_t k0 = 0; k0 < p.k; k0 += kChunk) {
       const int64_t len = std::min(kChunk, p.k - k0);
+#pragma GCC unroll 12
       for (int m = 0; m < R; ++m) {
         const uint8_t* src = p.a[m * p.taps + t] + k0;
         for (int64_t i = 0; i < len; ++i) wide[m][i] = src[i];
@@ -55,6 +57,7 @@ void run_rows(const QGemmArgs& p) {
         const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b));
         const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b + 32));
         b += 64;
+#pragma GCC unroll 12
         for (int m = 0; m < R; ++m) {
           int32_t v;
           std::memcpy(&v, &wide[m][k], 4);
@@ -65,6 +68,7 @@ void run_rows(const QGemmArgs& p) {
       }
     }
   }
+#pragma GCC unroll 12
   for (int m = 0; m < R; ++m) {
     store8(p, acc0[m], m, 0, p.nr);
     if (p.nr > 8) store8(p, acc1[m], m, 8, p.nr - 8);

@@ -38,15 +38,18 @@ inline void store8(const QGemmArgs& p, __m256i acc, int m, int col, int count) {
 template <int R>
 void run_rows(const QGemmArgs& p) {
   __m256i acc0[R], acc1[R];
+#pragma GCC unroll 12
   for (int m = 0; m < R; ++m) acc0[m] = acc1[m] = _mm256_setzero_si256();
   const int8_t* b = p.b;
   for (int64_t t = 0; t < p.taps; ++t) {
     const uint8_t* a[R];
+#pragma GCC unroll 12
     for (int m = 0; m < R; ++m) a[m] = p.a[m * p.taps + t];
     for (int64_t k = 0; k < p.k; k += 4) {
       const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b));
       const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b + 32));
       b += 64;
+#pragma GCC unroll 12
       for (int m = 0; m < R; ++m) {
         int32_t v;
         std::memcpy(&v, a[m] + k, 4);
@@ -56,6 +59,7 @@ void run_rows(const QGemmArgs& p) {
       }
     }
   }
+#pragma GCC unroll 12
   for (int m = 0; m < R; ++m) {
     store8(p, acc0[m], m, 0, p.nr);
     if (p.nr > 8) store8(p, acc1[m], m, 8, p.nr - 8);
