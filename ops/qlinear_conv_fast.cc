@@ -140,6 +140,10 @@ class FastQConv final : public Kernel {
       }
     if (any_wzp) w_zp_ = std::move(wzp);
     zp_row_.assign(static_cast<size_t>(std::max<int64_t>(cg_, 1)) + 64, static_cast<uint8_t>(x_zp_));
+    // Byte offsets of the taps from the window's top-left input pixel.
+    tap_off_.resize(static_cast<size_t>(taps_total_));
+    for (int64_t kh = 0; kh < kh_; ++kh)
+      for (int64_t kw = 0; kw < kw_; ++kw) tap_off_[static_cast<size_t>(kh * kw_ + kw)] = (kh * dh_ * w_ + kw * dw_) * c_;
   }
 
   int64_t macs() const override { return macs_; }
@@ -353,8 +357,17 @@ class FastQConv final : public Kernel {
       for (int m = 0; m < mr; ++m) rows[m] = x_img + (p0 + m) * c_;
       return;
     }
+    const int64_t span_h = (kh_ - 1) * dh_, span_w = (kw_ - 1) * dw_;
     for (int m = 0; m < mr; ++m, next()) {
       uint8_t* col = path_ == Path::Im2col ? cols + m * kpad_ : nullptr;
+      const int64_t ih0 = oh * sh_ - ph_, iw0 = ow * sw_ - pw_;
+      if (!col && ih0 >= 0 && ih0 + span_h < h_ && iw0 >= 0 && iw0 + span_w < w_) {
+        // The whole window is inside the input: fixed offsets from its corner.
+        const uint8_t* corner = x_img + (ih0 * w_ + iw0) * c_;
+        const uint8_t** r = rows + m * taps_;
+        for (int64_t t = 0; t < taps_total_; ++t) r[t] = corner + tap_off_[static_cast<size_t>(t)];
+        continue;
+      }
       for (int64_t kh = 0; kh < kh_; ++kh) {
         const int64_t ih = oh * sh_ - ph_ + kh * dh_;
         for (int64_t kw = 0; kw < kw_; ++kw) {
@@ -395,7 +408,8 @@ class FastQConv final : public Kernel {
   int64_t taps_total_, taps_, kseg_, kpad_;
   enum class Path { Indirect, PaddedRows, Im2col };
   Path path_ = Path::Indirect;
-  bool pointwise_ = false;  // Indirect 1×1, stride 1, no padding: A row m is input pixel m
+  bool pointwise_ = false;
+  std::vector<int64_t> tap_off_;  // Indirect/Im2col: tap t's offset from the window's corner  // Indirect 1×1, stride 1, no padding: A row m is input pixel m
   int64_t hp_ = 0, wp_ = 0;  // PaddedRows: the padded input's height and width
   int64_t nblocks_;
   size_t block_bytes_;
