@@ -29,8 +29,8 @@ const char* kUsage =
     "  explain MODEL (IMAGE | --input [NAME=]FILE... | --ref DIR) --tensor NAME --at n,c,h,w [--ref DIR]\n"
     "      how one output element was computed, step by step, under every arithmetic; with --ref,\n"
     "      computed from that dump's inputs and compared with its value\n"
-    "  bench MODEL [IMAGE | --input [NAME=]FILE...] [--runs R] [--warmup W] [--json]\n"
-    "      load time, latency per run (median, min, max), peak RSS\n"
+    "  bench MODEL [IMAGE | --input [NAME=]FILE...] [--runs R] [--warmup W] [--json] [--profile]\n"
+    "      load time, latency per run (median, min, max), peak RSS; --profile: time per operator and node\n"
     "\n"
     "options of commands that run a model:\n"
     "  --threads N          worker threads (default 1)\n"
@@ -40,8 +40,31 @@ const char* kUsage =
     "  --dim NAME=VALUE     size of a symbolic input dimension\n"
     "  --size N --crop N    image preprocessing: resize short side (256), center crop (224)\n"
     "  --mean a,b,c --std a,b,c   normalization (ImageNet defaults)\n"
+    "  --max-tensor-bytes N largest tensor a model or input file may hold (default 4 GiB)\n"
+    "  --max-pixels N       largest image (header pixels) decoded (default 2^26)\n"
     "\n"
-    "quint --version prints the version.\n";
+    "quint --version prints the version; quint COMMAND --help that command's usage.\n";
+
+// `quint CMD --help`: CMD's lines of kUsage (a command line starts with two spaces and a letter;
+// its description is indented further), then the options shared by commands that run a model.
+void print_command_usage(const std::string& cmd) {
+  const std::string usage = kUsage;
+  std::string out = "usage:\n";
+  size_t pos = usage.find("\ncommands:\n");
+  bool in_block = false;
+  while (pos != std::string::npos && pos + 1 < usage.size()) {
+    const size_t start = pos + 1, end = usage.find('\n', start);
+    const std::string line = usage.substr(start, end == std::string::npos ? std::string::npos : end - start + 1);
+    if (line.size() > 2 && line.compare(0, 2, "  ") == 0 && line[2] != ' ' && line[2] != '-')
+      in_block = line.compare(2, cmd.size() + 1, cmd + " ") == 0;
+    else if (line.size() < 4 || line.compare(0, 4, "    ") != 0)
+      in_block = false;
+    if (in_block) out += line;
+    pos = end;
+  }
+  out += usage.substr(usage.find("\noptions of commands that run a model:"));
+  std::fputs(out.c_str(), stdout);
+}
 
 }  // namespace
 
@@ -56,6 +79,12 @@ int main(int argc, char** argv) {
     std::printf("quint %s\n", QUINT_VERSION);
     return 0;
   }
+  for (int i = 2; i < argc; ++i)
+    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+      if (!std::strstr(kUsage, ("\n  " + cmd + " ").c_str())) break;  // an unknown command: reported below
+      print_command_usage(cmd);
+      return 0;
+    }
   try {
     if (cmd == "run") return quint::tools::cmd_run(argc, argv);
     if (cmd == "dump") return quint::tools::cmd_dump(argc, argv);
