@@ -83,6 +83,10 @@ TensorStats compare_one(const DumpEntry& ea, const Tensor& ta, const DumpEntry& 
   std::vector<int64_t> per_channel(static_cast<size_t>(std::max<int64_t>(channels, 1)), 0);
   double sum_err = 0, sum_err2 = 0, sum_b2 = 0, sum_a2 = 0, sum_ab = 0, max_b = 0;
   std::vector<std::pair<double, int64_t>> worst;  // (|diff|, flat index)
+  // Largest difference first; among equal ones, the first element first.
+  const auto worse = [](const std::pair<double, int64_t>& x, const std::pair<double, int64_t>& y) {
+    return x.first != y.first ? x.first > y.first : x.second < y.second;
+  };
   for (int64_t i = 0; i < s.count; ++i) {
     const double ra = da(i), rb = db(i);
     const double err = std::fabs(ra - rb);
@@ -115,12 +119,14 @@ TensorStats compare_one(const DumpEntry& ea, const Tensor& ta, const DumpEntry& 
     if (key > 0) {
       worst.emplace_back(key, i);
       if (worst.size() > 64) {
-        std::nth_element(worst.begin(), worst.begin() + 5, worst.end(), std::greater<>());
+        // The same order as the final sort, so that among equal differences the first elements
+        // (lowest flat index) are kept, not the last.
+        std::nth_element(worst.begin(), worst.begin() + 5, worst.end(), worse);
         worst.resize(5);
       }
     }
   }
-  std::sort(worst.begin(), worst.end(), [](auto& x, auto& y) { return x.first != y.first ? x.first > y.first : x.second < y.second; });
+  std::sort(worst.begin(), worst.end(), worse);
   if (worst.size() > 5) worst.resize(5);
   for (auto& [k, i] : worst) s.worst.push_back({unravel(i, tb.shape()), s.integer ? ta.as_double(i) : da(i), s.integer ? tb.as_double(i) : db(i)});
   s.mean_abs_err = s.count ? sum_err / static_cast<double>(s.count) : 0;
