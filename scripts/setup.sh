@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what quint needs on Debian 12 (idempotent: apt runs only when a package is missing),
-# installs the ONNX Runtime test harness from npm, and builds quint into build/.
+# installs the ONNX Runtime test harness from npm, and builds quint into build/ (or $BUILD_DIR).
 #   scripts/setup.sh [--no-build]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,7 @@ PACKAGES=(
   libprotobuf-dev protobuf-compiler libonnx-dev libstb-dev libgtest-dev libbenchmark-dev
   python3-torch python3-torchvision python3-onnx python3-numpy python3-pil python3-skimage
   python3-pybind11 python3-pytest
+  qemu-user
   chromium
 )
 # Node.js with npm runs the ONNX Runtime harness; machines of this kind ship it (nodesource
@@ -35,6 +36,7 @@ if [ ! -d tests/ort/node_modules/onnxruntime-node ]; then
 fi
 
 if [ "${1:-}" != "--no-build" ]; then
-  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build build -j"$(nproc)"
+  BUILD_DIR="${BUILD_DIR:-build}"
+  cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$BUILD_DIR" -j"$(nproc)"
 fi
