@@ -9,6 +9,7 @@
 
 #include "arith/requant.h"
 #include "common.h"
+#include "explain_qops.h"
 #include "register.h"
 #include "x86/qadd.h"
 
@@ -306,12 +307,14 @@ void register_qlinear_elementwise(Registry& r) {
   {
     OpDef add{"com.microsoft", "QLinearAdd", 1, 1000, build_qlinear_binary<BinaryKind::Add>};
     add.layout_aware = true;
+    add.explain = explain_qlinear_add;
     r.add(add);
   }
   r.add({"com.microsoft", "QLinearMul", 1, 1000, build_qlinear_binary<BinaryKind::Mul>});
   {
     OpDef gap{"com.microsoft", "QLinearGlobalAveragePool", 1, 1000, build_qlinear_global_avg_pool};
     gap.layout_aware = true;
+    gap.explain = explain_qlinear_global_avg_pool;
     r.add(gap);
   }
   r.add({"com.microsoft", "QLinearConcat", 1, 1000, build_qlinear_concat});

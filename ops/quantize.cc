@@ -9,6 +9,7 @@
 
 #include "arith/requant.h"
 #include "common.h"
+#include "explain_qops.h"
 #include "register.h"
 
 namespace quint::ops {
@@ -224,7 +225,9 @@ std::unique_ptr<Kernel> build_dynamic_quantize(BuildContext& ctx) {
 }  // namespace
 
 void register_quantize(Registry& r) {
-  r.add({"ai.onnx", "QuantizeLinear", 10, 18, build_quantize});
+  OpDef q{"ai.onnx", "QuantizeLinear", 10, 18, build_quantize};
+  q.explain = explain_quantize_linear;
+  r.add(q);
   r.add({"ai.onnx", "DequantizeLinear", 10, 18, build_dequantize});
   r.add({"ai.onnx", "DynamicQuantizeLinear", 11, 1000, build_dynamic_quantize});
 }

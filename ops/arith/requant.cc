@@ -188,6 +188,39 @@ uint32_t float_bits(float f) {
 InputQuantizer::InputQuantizer(Arith scheme, float scale, int32_t zero_point, DType t)
     : scheme_(scheme), scale_(scale), inv_(1.0f / scale), zp_(zero_point), qmin_(type_min(t)), qmax_(type_max(t)) {}
 
+double InputQuantizer::pre_round(float x) const {
+  if (scheme_ == Arith::Onnx) return static_cast<double>(x / scale_) + zp_;
+  return static_cast<double>(x * inv_) + zp_;
+}
+
+double AddRequantizer::pre_round(int32_t a, int32_t b) const {
+  switch (kernel_) {
+    case Kernel::OnnxFma:  // k holds C_zp
+      return std::fma(static_cast<float>(a), onnx_.ra, std::fma(static_cast<float>(b), onnx_.rb, onnx_.k));
+    case Kernel::QnnpackFixed: {
+      const int32_t acc = zpp_ + a * ma_ + b * mb_;
+      return std::ldexp(static_cast<double>(acc), -shift_) + c_zp_;
+    }
+    case Kernel::AtenFloat: {
+      const float c = std::fma(static_cast<float>(a), sa_, pa_) + std::fma(static_cast<float>(b), sb_, pb_);
+      return static_cast<double>(c * inv_) + c_zp_;
+    }
+  }
+  return 0;
+}
+
+double AvgPoolRequantizer::pre_round(int64_t raw_sum) const {
+  const int32_t acc = static_cast<int32_t>(raw_sum - static_cast<int64_t>(x_zp_) * n_);
+  switch (kind_) {
+    case Kind::ScaleAcc:
+    case Kind::AtenChannelsLast:
+      return static_cast<double>(static_cast<float>(acc) * mult_) + y_zp_;
+    case Kind::AtenContiguous:
+      return static_cast<double>(static_cast<float>(raw_sum) * mult_);
+  }
+  return 0;
+}
+
 std::vector<Step> InputQuantizer::explain(float x) const {
   std::vector<Step> s;
   const int32_t y = apply(x);

@@ -162,6 +162,8 @@ class InputQuantizer {
     return static_cast<int32_t>(std::fmin(std::fmax(t, static_cast<float>(qmin_)), static_cast<float>(qmax_)));
   }
   std::vector<Step> explain(float x) const;
+  // The value apply() rounds, in output units with the zero point added (ties at .5).
+  double pre_round(float x) const;
 
  private:
   Arith scheme_ = Arith::Onnx;
@@ -233,6 +235,8 @@ class AddRequantizer {
   // ATen's scalar tail formula (AtenFloat only; the other kernels have none: same as apply).
   int32_t apply_tail(int32_t a, int32_t b) const;
   std::vector<Step> explain(int32_t a, int32_t b) const;
+  // The value apply() rounds, in output units with the zero point added (ties at .5).
+  double pre_round(int32_t a, int32_t b) const;
 
  private:
   Arith scheme_ = Arith::Onnx;
@@ -286,6 +290,8 @@ class AvgPoolRequantizer {
     return 0;
   }
   std::vector<Step> explain(int64_t raw_sum) const;
+  // The value apply() rounds, in output units with the zero point added (ties at .5).
+  double pre_round(int64_t raw_sum) const;
 
  private:
   enum class Kind { ScaleAcc, AtenChannelsLast, AtenContiguous };
