@@ -20,9 +20,11 @@ size_t packed_bytes(int64_t k) {
 
 template <int NV>
 void pack(const int8_t* w, int64_t ldw, int64_t k_total, int ncols, int8_t* out) {
-  for (int64_t k4 = 0; k4 < k_total; k4 += 4)
-    for (int n = 0; n < NV * 16; ++n)
-      for (int j = 0; j < 4; ++j) *out++ = n < ncols ? w[n * ldw + k4 + j] : 0;
+  constexpr int NR = NV * 16;
+  for (int64_t k4 = 0; k4 < k_total; k4 += 4, out += NR * 4) {
+    for (int n = 0; n < ncols; ++n) std::memcpy(out + n * 4, w + n * ldw + k4, 4);
+    if (ncols < NR) std::memset(out + ncols * 4, 0, static_cast<size_t>(NR - ncols) * 4);
+  }
 }
 
 inline __m512i load_bcast4(const uint8_t* p) {

@@ -15,9 +15,10 @@ constexpr int MR = 6, NR = 16;
 size_t packed_bytes(int64_t k) { return static_cast<size_t>(k / 4) * NR * 4; }
 
 void pack(const int8_t* w, int64_t ldw, int64_t k_total, int ncols, int8_t* out) {
-  for (int64_t k4 = 0; k4 < k_total; k4 += 4)
-    for (int n = 0; n < NR; ++n)
-      for (int j = 0; j < 4; ++j) *out++ = n < ncols ? w[n * ldw + k4 + j] : 0;
+  for (int64_t k4 = 0; k4 < k_total; k4 += 4, out += NR * 4) {
+    for (int n = 0; n < ncols; ++n) std::memcpy(out + n * 4, w + n * ldw + k4, 4);
+    if (ncols < NR) std::memset(out + ncols * 4, 0, static_cast<size_t>(NR - ncols) * 4);
+  }
 }
 
 inline void store8(const QGemmArgs& p, __m256i acc, int m, int col, int count) {
