@@ -68,6 +68,21 @@ void BuildContext::set_output_layout(size_t i, Layout layout) {
   outputs_[i].layout = layout;
 }
 
+void RunStatus::fail(std::string reason) noexcept {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (failed_.load(std::memory_order_relaxed)) return;
+  reason_ = std::move(reason);
+  failed_.store(true, std::memory_order_release);
+}
+
+std::string RunStatus::take() noexcept {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::string r = std::move(reason_);
+  reason_.clear();
+  failed_.store(false, std::memory_order_release);
+  return r;
+}
+
 void Registry::add(OpDef def) { defs_.push_back(std::move(def)); }
 
 const OpDef* Registry::find(const std::string& domain, const std::string& op_type,

@@ -490,9 +490,10 @@ std::unique_ptr<Kernel> build_tile(BuildContext& ctx) {
 // ---- Gather ----------------------------------------------------------------------------------
 
 // out[o, p, i] = data[o, k, i] with k = indices[p] (+ dim when negative): data seen as
-// [outer, n, inner] around `axis`, the indices flattened. Constant indices are checked at load;
-// run-time indices cannot be (kernels do not fail), so an out-of-range one yields a slice of
-// zeros (empty strings), never a read outside `data`. ONNX calls such an index an error.
+// [outer, n, inner] around `axis`, the indices flattened. Constant indices are checked at load.
+// Run-time indices are checked here: ONNX calls an out-of-range index an error, so the kernel
+// reports it (ctx.fail: the run ends with an Error naming the node) and writes a slice of zeros
+// (empty strings) in its place, never reading outside `data`.
 template <class T, class I>
 class GatherKernel final : public Kernel {
  public:
@@ -510,8 +511,12 @@ class GatherKernel final : public Kernel {
         int64_t k = static_cast<int64_t>(idx[t % count]);
         if (k < 0) k += n;
         T* dst = y + t * inner;
-        if (k < 0 || k >= n) std::fill(dst, dst + inner, T{});
-        else std::copy(x + (o * n + k) * inner, x + (o * n + k + 1) * inner, dst);
+        if (k < 0 || k >= n) {
+          std::fill(dst, dst + inner, T{});
+          const int64_t given = static_cast<int64_t>(idx[t % count]);
+          ctx.fail(cat("index ", given, " (at flat position ", t % count, " of indices) is out of range [", -n,
+                       ", ", n - 1, "] for an axis of size ", n));
+        } else std::copy(x + (o * n + k) * inner, x + (o * n + k + 1) * inner, dst);
       }
     });
   }

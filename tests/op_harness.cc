@@ -65,7 +65,10 @@ std::vector<Tensor> run_op(const OpRun& r) {
   rc.scratch = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) / 64 * 64);
   runtime::ThreadPool pool(r.threads);
   rc.parallel = &pool;
+  ops::RunStatus status;
+  rc.status = &status;
   kernel->run(rc);
+  if (status.failed()) fail(status.take());
   for (size_t k = 0; k < r.num_outputs; ++k)
     if (ctx.output(k).layout == ops::Layout::NHWC) outs[k] = ops::to_nchw(outs[k]);
   return outs;

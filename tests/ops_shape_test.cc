@@ -505,13 +505,17 @@ TEST(ShapeOps, GatherOutOfRange) {
   // Constant indices: a clear error at load.
   expect_error(op("Gather", 13, {dyn(x), cst(i64({0, 3}))}), "out of range [-3, 2]");
   expect_error(op("Gather", 13, {dyn(x), cst(i64({-4}))}), "out of range");
-  // Run-time indices cannot fail the run: an out-of-range index gives zeros (documented).
-  Tensor y = run_op(op("Gather", 13, {dyn(x), dyn(i64({2, 3, -4, -1}))}))[0];
-  EXPECT_TRUE(tensors_equal(y, Tensor::from_vector<int32_t>({4, 2}, {4, 5, 0, 0, 0, 0, 4, 5})));
+  // Run-time indices out of range end the run with an error (the kernel reports it through
+  // RunContext::fail); in range, negative ones count from the end.
+  expect_error(op("Gather", 13, {dyn(x), dyn(i64({2, 3, -4, -1}))}),
+               "index 3 (at flat position 1 of indices) is out of range [-3, 2]");
+  Tensor y = run_op(op("Gather", 13, {dyn(x), dyn(i64({2, -1, -3}))}))[0];
+  EXPECT_TRUE(tensors_equal(y, Tensor::from_vector<int32_t>({3, 2}, {4, 5, 4, 5, 0, 1})));
   Tensor s = iota_strings({2});
-  y = run_op(op("Gather", 13, {dyn(s), dyn(i64({1, 7}))}))[0];
+  expect_error(op("Gather", 13, {dyn(s), dyn(i64({1, 7}))}), "index 7");
+  y = run_op(op("Gather", 13, {dyn(s), dyn(i64({1, -2}))}))[0];
   EXPECT_EQ(y.data<std::string>()[0], "e1");
-  EXPECT_EQ(y.data<std::string>()[1], "");
+  EXPECT_EQ(y.data<std::string>()[1], "e0");
   expect_error(op("Gather", 13, {dyn(x), cst(Tensor::from_vector<float>({1}, {0}))}), "indices");
   expect_error(op("Gather", 13, {dyn(Tensor::scalar<float>(1)), cst(i64({0}))}), "rank >= 1");
 }

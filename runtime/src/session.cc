@@ -83,6 +83,7 @@ struct RunState {
   std::shared_ptr<void> arena;
   std::vector<Tensor> slots;              // one per value
   std::vector<ops::RunContext> contexts;  // one per step, pointing into slots
+  ops::RunStatus status;                  // failures kernels report (run-time index values)
 };
 
 struct PlanEntry {
@@ -149,6 +150,7 @@ struct Session::Impl {
       for (int v : step.outputs) rc.outputs.push_back(v < 0 ? nullptr : &st->slots[v]);
       rc.scratch = step.scratch_bytes ? base + step.scratch_offset : nullptr;
       rc.parallel = pool.get();
+      rc.status = &st->status;
     }
     return st;
   }
@@ -275,6 +277,12 @@ std::map<std::string, Tensor> Session::run(const std::map<std::string, Tensor>& 
       else options.profile->push_back({"(layout)", "layout conversion", ms});
     } else {
       step.kernel->run(st->contexts[s]);
+    }
+    if (st->status.failed()) {
+      // Only operators that read indices from run-time data report (Gather): name the node.
+      const std::string reason = st->status.take();
+      if (step.node >= 0) throw Error(reason, runtime::node_context(g, step.node));
+      throw Error(reason, {g.path});
     }
     if ((options.observer || options.replace) && step.node >= 0) {
       const runtime::Node& node = g.nodes[step.node];

@@ -4,8 +4,10 @@
 // prepacked). A kernel never sees the graph; it sees tensors.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -111,11 +113,35 @@ class BuildContext {
   const NodeExtras* extras_;
 };
 
+// Where a kernel reports a failure that depends on run-time data and so could not be checked
+// at load (a Gather index out of range in a run-time input). Kernels never throw (they may be
+// inside a parallel_for on pool threads); they record the reason here, still write every output
+// element, and return. The session turns a recorded failure into an Error naming the node as
+// soon as the kernel returns. Safe to call from several threads: the first reason is kept.
+class RunStatus {
+ public:
+  void fail(std::string reason) noexcept;
+  bool failed() const noexcept { return failed_.load(std::memory_order_acquire); }
+  // The first reason recorded, and a clean status for the next run.
+  std::string take() noexcept;
+
+ private:
+  std::atomic<bool> failed_{false};
+  std::mutex mutex_;
+  std::string reason_;
+};
+
 struct RunContext {
   std::vector<const Tensor*> inputs;  // nullptr for an absent optional input
   std::vector<Tensor*> outputs;
   void* scratch = nullptr;            // scratch_bytes() of the kernel, 64-byte aligned
   Parallel* parallel = nullptr;
+  RunStatus* status = nullptr;        // nullptr: failures are not reported (constant folding,
+                                      // whose inputs the build function checked in full)
+
+  void fail(std::string reason) const noexcept {
+    if (status) status->fail(std::move(reason));
+  }
 
   const Tensor& in(size_t i) const { return *inputs[i]; }
   bool has_in(size_t i) const { return i < inputs.size() && inputs[i] != nullptr; }
@@ -125,7 +151,8 @@ struct RunContext {
 class Kernel {
  public:
   virtual ~Kernel() = default;
-  // Must not throw: everything it relies on was validated by the build function.
+  // Must not throw: everything it relies on was validated by the build function, except
+  // run-time data (index values), whose failures go to ctx.fail().
   virtual void run(const RunContext& ctx) const = 0;
   virtual size_t scratch_bytes() const { return 0; }
   // Multiply-accumulates of one run, for `quint info` and benchmarks.
