@@ -296,7 +296,10 @@ class QdqFuser {
       Match m = try_fuse(static_cast<int>(ni));
       if (m.unit && !m.reason.empty())
         report_.not_fused.push_back(node.op_type + " '" + node.label() + "': " + m.reason);
-      fg_.refresh();
+      // Only a fusion changes the graph (a unit left unfused returns before touching it; new
+      // constants keep the tables themselves). Refreshing after every node made loading a long
+      // chain quadratic: 32k plain nodes took 20 s.
+      if (m.unit && m.reason.empty()) fg_.refresh();
     }
     remove_dq_q_pairs();
     fg_.compact();
