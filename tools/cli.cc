@@ -70,12 +70,13 @@ Args parse_args(int argc, char** argv, int first, const OptionSpec& spec) {
 }
 
 OptionSpec session_option_spec() {
-  return {{"threads", true}, {"arith", true}, {"isa", true}, {"qdq", true}, {"dim", true}};
+  return {{"threads", true}, {"arith", true}, {"isa", true}, {"qdq", true}, {"dim", true}, {"max-tensor-bytes", true}};
 }
 
 SessionOptions session_options(const Args& a) {
   SessionOptions o;
   o.threads = static_cast<int>(a.get_int("threads", 1, 1, 256));
+  o.max_tensor_bytes = a.get_int("max-tensor-bytes", o.max_tensor_bytes, 1, int64_t{1} << 46);
   if (auto v = a.get("arith")) {
     auto ar = arith_from_name(*v);
     if (!ar) fail("--arith must be onnx, onednn, qnnpack or fbgemm, got '", *v, "'");
@@ -100,7 +101,7 @@ SessionOptions session_options(const Args& a) {
 }
 
 OptionSpec image_option_spec() {
-  return {{"size", true}, {"crop", true}, {"mean", true}, {"std", true}};
+  return {{"size", true}, {"crop", true}, {"mean", true}, {"std", true}, {"max-pixels", true}};
 }
 
 namespace {
@@ -128,6 +129,7 @@ ImageOptions image_options(const Args& a) {
   ImageOptions o;
   o.resize = static_cast<int>(a.get_int("size", o.resize, 0, 16384));
   o.crop = static_cast<int>(a.get_int("crop", o.crop, 0, 16384));
+  o.max_pixels = a.get_int("max-pixels", o.max_pixels, 1, int64_t{1} << 40);
   if (auto m = a.get("mean")) o.mean = parse_triple(*m, "mean");
   if (auto s = a.get("std")) {
     o.std = parse_triple(*s, "std");
@@ -137,13 +139,13 @@ ImageOptions image_options(const Args& a) {
   return o;
 }
 
-Tensor read_tensor_file(const std::string& path) {
+Tensor read_tensor_file(const std::string& path, int64_t max_bytes) {
   auto ends = [&](const char* ext) {
     std::string e(ext);
     return path.size() >= e.size() && path.compare(path.size() - e.size(), e.size(), e) == 0;
   };
-  if (ends(".npy")) return read_npy(path);
-  if (ends(".pb")) return load_tensor_proto(path);
+  if (ends(".npy")) return read_npy(path, max_bytes);
+  if (ends(".pb")) return load_tensor_proto(path, max_bytes);
   throw Error("input files must be .npy or .pb (ONNX TensorProto)", {path});
 }
 
@@ -176,7 +178,7 @@ std::map<std::string, Tensor> gather_inputs(const Session& s, const std::optiona
       name = infos[next_positional++].name;
     }
     if (inputs.count(name)) fail("input '", name, "' is given twice");
-    inputs[name] = read_tensor_file(file);
+    inputs[name] = read_tensor_file(file, s.options().max_tensor_bytes);
   }
   for (const IoInfo& in : infos)
     if (!inputs.count(in.name))

@@ -41,8 +41,9 @@ ImageOptions image_options(const Args& a);
 std::map<std::string, Tensor> gather_inputs(const Session& s, const std::optional<std::string>& image,
                                             const Args& a);
 
-// Reads a .npy or an ONNX TensorProto .pb file by extension.
-Tensor read_tensor_file(const std::string& path);
+// Reads a .npy or an ONNX TensorProto .pb file by extension; tensors larger than max_bytes
+// (SessionOptions::max_tensor_bytes, --max-tensor-bytes) are refused before they are read.
+Tensor read_tensor_file(const std::string& path, int64_t max_bytes = int64_t{4} << 30);
 
 // "a/b:c" -> "a_b_c": the file name of a tensor in a dump.
 std::string sanitize_name(const std::string& name);

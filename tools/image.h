@@ -17,8 +17,10 @@ struct ImageOptions {
   std::array<float, 3> mean{0.485f, 0.456f, 0.406f};
   std::array<float, 3> std{0.229f, 0.224f, 0.225f};
   // Images whose header claims more pixels than this are refused before decoding; so are
-  // options that would make the output (after resize and crop) larger than this.
-  int64_t max_pixels = int64_t{1} << 28;
+  // options that would make the output (after resize and crop) larger than this. 2^26 (8192²,
+  // a 64-megapixel photo) bounds decoding at ~400 MB; a 750 KB PNG of zeros claiming 16000² pixels
+  // took 1.5 GB under the old 2^28. The CLI's --max-pixels sets it.
+  int64_t max_pixels = int64_t{1} << 26;
 };
 
 // Decodes JPEG, PNG or BMP (stb_image) to 8-bit RGB (gray replicated, alpha dropped, as PIL's

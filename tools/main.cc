@@ -40,6 +40,8 @@ const char* kUsage =
     "  --dim NAME=VALUE     size of a symbolic input dimension\n"
     "  --size N --crop N    image preprocessing: resize short side (256), center crop (224)\n"
     "  --mean a,b,c --std a,b,c   normalization (ImageNet defaults)\n"
+    "  --max-tensor-bytes N largest tensor a model or input file may hold (default 4 GiB)\n"
+    "  --max-pixels N       largest image (header pixels) decoded (default 2^26)\n"
     "\n"
     "quint --version prints the version; quint COMMAND --help that command's usage.\n";
 

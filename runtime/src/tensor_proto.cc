@@ -38,7 +38,10 @@ fs::path resolve_external(const std::string& location, const std::string& base_d
   auto [b, f] = std::mismatch(base.begin(), base.end(), full.begin(), full.end());
   if (b != base.end())
     fail("external data location '", location, "' escapes the model's folder (resolves to ", full.string(), ")");
-  if (!fs::is_regular_file(full, ec)) fail("external data file '", location, "' does not exist");
+  const fs::file_status st = fs::status(full, ec);
+  if (!fs::exists(st)) fail("external data file '", location, "' does not exist");
+  // A FIFO or a device would block or never end; a folder cannot be read.
+  if (!fs::is_regular_file(st)) fail("external data file '", location, "' is not a regular file");
   return full;
 }
 
@@ -193,7 +196,16 @@ void tensor_to_proto(const Tensor& t, onnx::TensorProto* p) {
 
 namespace quint {
 
-Tensor load_tensor_proto(const std::string& path) {
+Tensor load_tensor_proto(const std::string& path, int64_t max_bytes) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) throw Error("no such file (or not a regular file)", {path});
+  const auto size = fs::file_size(path, ec);
+  if (ec) throw Error("cannot read the file size: " + ec.message(), {path});
+  // Protobuf framing adds a few bytes to the data; a file much larger than the tensor limit
+  // cannot hold an acceptable tensor, and is not read into memory to find that out.
+  if (size > static_cast<uintmax_t>(INT32_MAX) || static_cast<int64_t>(size) - (int64_t{1} << 20) > max_bytes)
+    throw Error(cat("the file has ", size, " bytes, more than the tensor size limit of ", max_bytes), {path});
   std::ifstream f(path, std::ios::binary);
   if (!f) throw Error("cannot open the file", {path});
   std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
@@ -201,7 +213,7 @@ Tensor load_tensor_proto(const std::string& path) {
   if (bytes.size() > static_cast<size_t>(INT32_MAX) || !p.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
     throw Error("not a valid ONNX TensorProto (protobuf parsing failed)", {path});
   try {
-    return runtime::tensor_from_proto(p, {"", path});
+    return runtime::tensor_from_proto(p, {"", path, max_bytes});
   } catch (const Error& e) {
     throw e.with_context({path});
   }

@@ -173,8 +173,9 @@ class Session {
   std::unique_ptr<Impl> impl_;
 };
 
-// Reads an ONNX TensorProto file (.pb, as in the ONNX node tests).
-Tensor load_tensor_proto(const std::string& path);
+// Reads an ONNX TensorProto file (.pb, as in the ONNX node tests). Files and tensors larger
+// than max_bytes are refused before they are read.
+Tensor load_tensor_proto(const std::string& path, int64_t max_bytes = int64_t{4} << 30);
 // Writes one (used by tests and tools that produce ONNX inputs).
 void save_tensor_proto(const Tensor& t, const std::string& name, const std::string& path);
 
