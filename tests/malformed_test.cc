@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -356,6 +358,58 @@ TEST(Malformed, ShapeMismatches) {
   EXPECT_FAILS(Session(pc), pc, "node 'concat'", "differs from input 0's");
 }
 
+// Indices that arrive at run time cannot be checked at load: an out-of-range one ends the run with
+// an error naming the node (ONNX calls it an error; returning zeros would hide a broken model),
+// and the session stays usable.
+TEST(Malformed, RunTimeGatherIndexOutOfRange) {
+  for (DType it : {DType::Int64, DType::Int32}) {
+    ModelBuilder b;
+    b.input("x", DType::Float32, {3, 2});
+    b.input("i", it, {2});
+    b.node("Gather", {"x", "i"}, {"y"}, {}, "", "gather_rt");
+    b.output("y");
+    const std::string p = b.save("gather_rt.onnx");
+    Session s(p);
+    const Tensor x = Tensor::from_vector<float>({3, 2}, {0, 1, 2, 3, 4, 5});
+    auto idx = [&](int64_t a, int64_t c) {
+      Tensor t(it, {2});
+      if (it == DType::Int64) t.data<int64_t>()[0] = a, t.data<int64_t>()[1] = c;
+      else t.data<int32_t>()[0] = static_cast<int32_t>(a), t.data<int32_t>()[1] = static_cast<int32_t>(c);
+      return t;
+    };
+    EXPECT_FAILS(s.run({{"x", x}, {"i", idx(0, 7)}}), p, "node 'gather_rt'", "op Gather",
+                 "index 7 (at flat position 1 of indices) is out of range [-3, 2]");
+    EXPECT_FAILS(s.run({{"x", x}, {"i", idx(-4, 1)}}), p, "node 'gather_rt'", "index -4");
+    const int64_t far = it == DType::Int64 ? std::numeric_limits<int64_t>::min() : std::numeric_limits<int32_t>::min();
+    EXPECT_FAILS(s.run({{"x", x}, {"i", idx(1, far)}}), p, "node 'gather_rt'", "out of range");
+    // The failed runs leave nothing behind: valid indices (negative ones too) run as before.
+    auto y = s.run({{"x", x}, {"i", idx(-1, 0)}}).at("y");
+    const auto v = y.values<float>();
+    EXPECT_EQ(std::vector<float>(v.begin(), v.end()), (std::vector<float>{4, 5, 0, 1}));
+  }
+}
+
+// Loading and planning are linear in the graph's size: a chain of 30k nodes (a 1 MB file) used to
+// take ~20 s (the QDQ pass rescanned the graph after every node, the arena layout compared every
+// buffer with every other).
+TEST(Malformed, LongChainsLoadInLinearTime) {
+  ModelBuilder b;
+  b.input("x", DType::Float32, {1, 8});
+  const int n = 30000;
+  for (int i = 0; i < n; ++i)
+    b.node("Relu", {i == 0 ? "x" : "t" + std::to_string(i - 1)}, {i == n - 1 ? "y" : "t" + std::to_string(i)}, {}, "",
+           "relu" + std::to_string(i));
+  b.output("y");
+  const std::string p = b.save("long_chain.onnx");
+  const auto t0 = std::chrono::steady_clock::now();
+  Session s(p);
+  auto y = s.run({{"x", Tensor::from_vector<float>({1, 8}, {-1, 1, -2, 2, -3, 3, -4, 4})}}).at("y");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto v = y.values<float>();
+  EXPECT_EQ(std::vector<float>(v.begin(), v.end()), (std::vector<float>{0, 1, 0, 2, 0, 3, 0, 4}));
+  EXPECT_LT(seconds, 15.0) << "loading and running a 30k-node chain";
+}
+
 TEST(Malformed, MissingInitializerAndUndefinedValues) {
   ModelBuilder b;
   b.input("x", DType::Float32, {1, 4});
@@ -655,7 +709,14 @@ TEST_F(ExternalData, EscapingTheModelFolderIsRefused) {
   const std::string nul = save({{"location", std::string("w.bin\0../../x", 13)}}, "nul.onnx");
   EXPECT_FAILS(Session(nul), nul, "NUL");
   const std::string dirloc = save({{"location", "."}}, "dirloc.onnx");
-  EXPECT_FAILS(Session(dirloc), dirloc, "does not exist");
+  EXPECT_FAILS(Session(dirloc), dirloc, "'.' is not a regular file");
+  const std::string missing = save({{"location", "absent.bin"}}, "missing.onnx");
+  EXPECT_FAILS(Session(missing), missing, "'absent.bin' does not exist");
+  // A FIFO inside the folder would block the load forever if it were opened.
+  if (::mkfifo((dir_ / "sub" / "fifo.bin").c_str(), 0600) == 0) {
+    const std::string fifo = save({{"location", "fifo.bin"}}, "fifo.onnx");
+    EXPECT_FAILS(Session(fifo), fifo, "initializer 'w'", "'fifo.bin' is not a regular file");
+  }
   const std::string none = save({{"offset", "0"}}, "noloc.onnx");
   EXPECT_FAILS(Session(none), none, "no 'location'");
   // From memory there is no folder: external data is refused outright.
@@ -895,6 +956,23 @@ TEST(Malformed, InputTensorsOfTheWrongDtypeOrShape) {
   EXPECT_FAILS(tools::read_tensor_file(garbage), garbage, "not a valid ONNX TensorProto");
   const std::string txt = write_temp_file("input.txt", "1 2 3 4");
   EXPECT_FAILS(tools::read_tensor_file(txt), txt, "must be .npy or .pb");
+
+  // The tensor size limit applies to input files too: a .pb file far larger than the limit is
+  // refused before it is read, a tensor within the file but above the limit after parsing.
+  onnx::TensorProto big;
+  big.set_data_type(2);  // uint8
+  big.add_dims(3 << 20);
+  big.set_raw_data(std::string(3 << 20, '\1'));
+  const std::string pb_big = temp_dir() + "/big.pb";
+  std::ofstream(pb_big, std::ios::binary) << big.SerializeAsString();
+  EXPECT_FAILS(tools::read_tensor_file(pb_big, 1 << 20), pb_big, "more than the tensor size limit of 1048576");
+  EXPECT_FAILS(tools::read_tensor_file(pb_big, (3 << 20) - 1), pb_big, "exceeds the limit of 3145727 bytes");
+  EXPECT_EQ(tools::read_tensor_file(pb_big, 3 << 20).numel(), 3 << 20);
+  const std::string npy16 = write_temp_file("limit16.npy", npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", std::string(16, '\0')));
+  EXPECT_FAILS(tools::read_tensor_file(npy16, 15), npy16, "exceeds the size limit of 15 bytes");
+  const std::string dir_pb = temp_dir() + "/folder.pb";
+  fs::create_directories(dir_pb);
+  EXPECT_FAILS(tools::read_tensor_file(dir_pb), dir_pb, "not a regular file");
 }
 
 // ---- Images ---------------------------------------------------------------------------------
@@ -1033,6 +1111,50 @@ TEST_F(Cli, BadModelsExitNonZeroWithOneLineAndNoOutput) {
   const CliResult info = quint_cli("info " + unknown);
   EXPECT_EQ(info.status, 1);
   EXPECT_NE(info.out.find("unsupported operator FrobnicateLinear"), std::string::npos) << info.out;
+}
+
+// A Gather index out of range in an input file: one line naming the file, the node and the index;
+// exit status 1; no output written. The limits have CLI options.
+TEST_F(Cli, RunTimeErrorsAndLimits) {
+  ModelBuilder b;
+  b.input("x", DType::Float32, {3, 2});
+  b.input("i", DType::Int64, {2});
+  b.node("Gather", {"x", "i"}, {"y"}, {}, "", "gather_rt");
+  b.output("y");
+  const std::string model = b.save("cli_gather.onnx");
+  const std::string x = write_temp_file("cli_gx.npy", npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", std::string(24, '\0')));
+  std::string bad_idx(16, '\0');
+  bad_idx[8] = 9;  // indices [0, 9]
+  const std::string i = write_temp_file("cli_gi.npy", npy_bytes("{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }", bad_idx));
+  const std::string out = temp_dir() + "/cli_gather_out";
+  fs::remove_all(out);
+  for (const std::string cmd : {"run", "dump"}) {
+    const CliResult r = quint_cli(cmd + " " + model + " --input x=" + x + " --input i=" + i + " --out " + out);
+    EXPECT_EQ(r.status, 1) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    for (const char* part : {model.c_str(), "node 'gather_rt'", "index 9 (at flat position 1 of indices) is out of range [-3, 2]"})
+      EXPECT_NE(r.err.find(part), std::string::npos) << cmd << ": " << r.err;
+    EXPECT_TRUE(files_in(out).empty()) << cmd << " left files behind";
+  }
+  // --max-tensor-bytes: the model's tensors (x is 24 bytes) and the input files.
+  CliResult r = quint_cli("run " + model + " --input x=" + x + " --input i=" + i + " --max-tensor-bytes 20");
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_NE(r.err.find("limit of 20 bytes"), std::string::npos) << r.err;
+  r = quint_cli("info " + model + " --max-tensor-bytes 0");
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_NE(r.err.find("max-tensor-bytes"), std::string::npos) << r.err;
+  // --max-pixels: checked from the image header before decoding.
+  const std::string img = write_temp_file("cli_img.bmp", bmp(16, 16));
+  ModelBuilder ib;
+  ib.input("x", DType::Float32, {1, 3, 5, 5});
+  ib.node("Relu", {"x"}, {"y"}, {}, "", "relu");
+  ib.output("y");
+  const std::string conv = ib.save("cli_relu_img.onnx");
+  r = quint_cli("run " + conv + " " + img + " --max-pixels 255 --crop 5 --size 5");
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_NE(r.err.find("more than the limit of 255"), std::string::npos) << r.err;
+  r = quint_cli("run " + conv + " " + img + " --max-pixels 256 --crop 5 --size 5");
+  EXPECT_EQ(r.status, 0) << r.err;
 }
 
 TEST_F(Cli, BadInputsWriteNoOutputFiles) {
