@@ -27,13 +27,24 @@ log() { echo "sanitize.sh [$(( $(date +%s) - start ))s]: $*"; }
 
 scripts/setup.sh --no-build
 
-# libFuzzer: clang++ and its runtime (Debian: clang-14 + libclang-rt-14-dev, pulled in by clang).
+# libFuzzer: clang++ and its runtime. Only this script needs them, so it installs them (when
+# missing) rather than setup.sh: Debian's `clang` (clang-14) and `libclang-rt-dev` (the sanitizer
+# and libFuzzer runtime, a mere Recommends of clang that --no-install-recommends would skip).
+has_libfuzzer() {
+  command -v clang++ >/dev/null &&
+    echo 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }' |
+      clang++ -x c++ -fsanitize=fuzzer,address,undefined -o /dev/null - 2>/dev/null
+}
 fuzz=0
-if [ "$FUZZ_SECONDS" -gt 0 ] && command -v clang++ >/dev/null; then
-  if echo 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }' |
-      clang++ -x c++ -fsanitize=fuzzer,address,undefined -o /dev/null - 2>/dev/null; then
-    fuzz=1
+if [ "$FUZZ_SECONDS" -gt 0 ]; then
+  if ! has_libfuzzer; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    log "installing clang and libclang-rt-dev for libFuzzer"
+    { $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q \
+        --no-install-recommends clang libclang-rt-dev; } || log "could not install clang"
   fi
+  if has_libfuzzer; then fuzz=1; fi
 fi
 
 config=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DQUINT_SANITIZE=ON -DQUINT_BUILD_BENCH=OFF)
