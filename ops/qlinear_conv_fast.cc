@@ -18,23 +18,12 @@
 
 #include "layout.h"
 #include "qlinear_conv.h"
+#include "packed_memory.h"
 #include "x86/dwconv.h"
 
 namespace quint::ops {
 
 namespace {
-
-struct AlignedBytes {
-  std::unique_ptr<int8_t, void (*)(void*)> ptr{nullptr, std::free};
-  void resize(size_t bytes) {
-    size_t rounded = (bytes + 63) / 64 * 64;
-    void* p = std::aligned_alloc(64, rounded ? rounded : 64);
-    if (!p) throw std::bad_alloc();
-    // Not zeroed: the packers write every byte (columns past the matrix and k past K as zeros).
-    ptr.reset(static_cast<int8_t*>(p));
-  }
-  int8_t* get() const { return ptr.get(); }
-};
 
 class FastQConv final : public Kernel {
  public:
@@ -99,7 +88,7 @@ class FastQConv final : public Kernel {
     }
     nblocks_ = (mg_ + g_.nr - 1) / g_.nr;
     block_bytes_ = g_.packed_bytes(kpad_);
-    packed_.resize(block_bytes_ * static_cast<size_t>(nblocks_ * group_));
+    packed_.allocate(block_bytes_ * static_cast<size_t>(nblocks_ * group_));  // the packers write every byte
     const size_t padded_m = static_cast<size_t>(group_ * nblocks_ * g_.nr);
     bias_.assign(padded_m, 0);
     mult_.assign(padded_m, 0.0f);
@@ -413,7 +402,7 @@ class FastQConv final : public Kernel {
   int64_t hp_ = 0, wp_ = 0;  // PaddedRows: the padded input's height and width
   int64_t nblocks_;
   size_t block_bytes_;
-  AlignedBytes packed_;
+  PackedMemory packed_;
   std::vector<int32_t> bias_;
   std::vector<float> mult_;
   std::vector<int32_t> w_zp_;

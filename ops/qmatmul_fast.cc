@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "packed_memory.h"
+
 namespace quint::ops {
 
 namespace {
@@ -16,9 +18,7 @@ class FastQMatMul final : public Kernel {
     a_zp_ = s_.a_zp + (s_.a_type == DType::Int8 ? 128 : 0);
     nblocks_ = (s_.N + g_.nr - 1) / g_.nr;
     block_bytes_ = g_.packed_bytes(kpad_);
-    void* p = std::aligned_alloc(64, std::max<size_t>(64, (block_bytes_ * static_cast<size_t>(nblocks_) + 63) / 64 * 64));
-    if (!p) throw std::bad_alloc();
-    packed_.reset(static_cast<int8_t*>(p));
+    packed_.allocate(block_bytes_ * static_cast<size_t>(nblocks_));  // the packer writes every byte
     const size_t padded = static_cast<size_t>(nblocks_ * g_.nr);
     bias_.assign(padded, 0);
     mult_.assign(padded, 0.0f);
@@ -127,7 +127,7 @@ class FastQMatMul final : public Kernel {
   int32_t a_zp_ = 0, zp_ = 0;
   float lo_ = 0, hi_ = 255;
   size_t block_bytes_ = 0;
-  std::unique_ptr<int8_t, void (*)(void*)> packed_{nullptr, std::free};
+  PackedMemory packed_;
   std::vector<int32_t> bias_, w_zp_;
   std::vector<float> mult_;
 };
