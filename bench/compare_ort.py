@@ -99,6 +99,19 @@ def main():
             print(f"{r['model']:32s} threads {r['threads']}: quint {r['quint_ms']:7.2f} ms, ONNX Runtime "
                   f"{r['ort_ms']:7.2f} ms, ratio {r['ratio']:.2f}; load {r['quint_load_ms']:.0f} vs "
                   f"{r['ort_load_ms']:.0f} ms; peak RSS {r['quint_rss_mib']:.1f} vs {r['ort_rss_mib']:.1f} MiB")
+    # The speed targets (issue 5): latency ratio <= 0.85 at every thread count; for ResNet50 at one
+    # thread, within 1.25x of the 9.4 ms compute floor; peak RSS <= 70 MiB; load <= 150 ms.
+    print()
+    print("targets:")
+    for r in rows:
+        checks = [f"ratio {r['ratio']:.2f} {'<=' if r['ratio'] <= 0.85 else '>'} 0.85"]
+        if "resnet50" in r["model"]:
+            if r["threads"] == 1:
+                checks.append(f"{r['quint_ms']:.2f} ms {'<=' if r['quint_ms'] <= 11.75 else '>'} 11.75 ms (1.25x floor)")
+            checks.append(f"RSS {r['quint_rss_mib']:.1f} {'<=' if r['quint_rss_mib'] <= 70 else '>'} 70 MiB")
+            checks.append(f"load {r['quint_load_ms']:.0f} {'<=' if r['quint_load_ms'] <= 150 else '>'} 150 ms")
+        met = all("<=" in c for c in checks)
+        print(f"  {'met    ' if met else 'NOT met'}  {r['model']} threads {r['threads']}: " + "; ".join(checks))
 
 
 if __name__ == "__main__":

@@ -117,6 +117,24 @@ TEST(Compare, ReportsAreWellFormed) {
   EXPECT_EQ(html.find("href="), std::string::npos);
 }
 
+// `--json -` (or --csv/--html) puts that report on stdout and the text summary on stderr.
+TEST(Compare, ReportToStdout) {
+  const std::string model = testdata_dir() + "/models/mobilenetv2-12-int8.onnx";
+  const std::string image = testdata_dir() + "/images/cat.jpg";
+  if (!std::filesystem::exists(model) || !std::filesystem::exists(image)) GTEST_SKIP() << "no " << model;
+  const std::string cli = binary_dir() + "/quint", dump = temp_dir() + "/stdout-dump";
+  std::string log;
+  ASSERT_EQ(run_command(cli + " dump '" + model + "' '" + image + "' --out '" + dump + "'", &log), 0) << log;
+  log.clear();
+  ASSERT_EQ(run_command("(" + cli + " compare '" + dump + "' '" + dump + "' --json - 2>/dev/null)", &log), 0) << log;
+  tools::Json j = tools::Json::parse(log);
+  EXPECT_TRUE(j.at("pass").boolean());
+  EXPECT_GT(j.at("tensors").items().size(), 50u);
+  log.clear();
+  EXPECT_EQ(run_command(cli + " compare '" + dump + "' '" + dump + "' --json - --csv -", &log), 1);
+  EXPECT_NE(log.find("only one of"), std::string::npos) << log;
+}
+
 // Renders the HTML report of a real comparison in headless Chromium and checks the screenshot
 // shows something: many non-white pixels and both colours of the chart.
 TEST(Compare, HtmlReportRendersInChromium) {

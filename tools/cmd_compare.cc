@@ -49,7 +49,11 @@ class CaptureAll final : public Observer {
   }
 };
 
-void write_report(const std::string& path, const std::string& content) { write_file_atomic(path, content); }
+// "-" writes to standard output (then the text summary goes to standard error).
+void write_report(const std::string& path, const std::string& content) {
+  if (path == "-") std::fputs(content.c_str(), stdout);
+  else write_file_atomic(path, content);
+}
 
 }  // namespace
 
@@ -58,6 +62,8 @@ int cmd_compare(int argc, char** argv) {
   spec.insert({{"model", true},  {"mode", true}, {"tolerance-lsb", true}, {"atol", true}, {"json", true},
                {"csv", true},    {"html", true}, {"map", true},           {"verbose", false}});
   Args a = parse_args(argc, argv, 2, spec);
+  if ((a.get("json") == "-") + (a.get("csv") == "-") + (a.get("html") == "-") > 1)
+    fail("only one of --json, --csv and --html can write to standard output ('-')");
   if (a.positional.size() != 2)
     fail("usage: quint compare A B [--model M] [--mode local|chained] [--tolerance-lsb N] [--json F] [--csv F] "
          "[--html F] [--map FILE]");
@@ -118,7 +124,8 @@ int cmd_compare(int argc, char** argv) {
   report.mode = mode;
   if (session) analyse_mismatches(report, da, db, *session, inputs, mode == "local" ? &feed : nullptr, opts);
 
-  std::fputs(report_to_text(report, a.has("verbose")).c_str(), stdout);
+  const bool report_on_stdout = a.get("json") == "-" || a.get("csv") == "-" || a.get("html") == "-";
+  std::fputs(report_to_text(report, a.has("verbose")).c_str(), report_on_stdout ? stderr : stdout);
   if (auto f = a.get("json")) write_report(*f, report_to_json(report).dump(1) + "\n");
   if (auto f = a.get("csv")) write_report(*f, report_to_csv(report));
   if (auto f = a.get("html")) write_report(*f, report_to_html(report, da, db, name_map));
