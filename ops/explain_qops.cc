@@ -143,7 +143,8 @@ Explanation explain_qlinear_add(const ExplainContext& ec) {
   const bool same_shape = a.shape() == b.shape();
   for (Arith s : kSchemes) {
     try {
-      const arith::AddRequantizer r(s, a_s, a_zp, b_s, b_zp, c_s, c_zp, t, same_shape);
+      const arith::AddRequantizer r(s, a_s, a_zp, b_s, b_zp, c_s, c_zp, t, same_shape,
+                                    arith::onnx_add_a_is_span_scalar(a.shape(), b.shape()));
       std::string note;
       if (r.kernel() == arith::AddRequantizer::Kernel::QnnpackFixed)
         note = "QNNPACK's fixed-point add (uint8 inputs of one shape)";

@@ -112,13 +112,16 @@ std::unique_ptr<Kernel> build_qlinear_binary(BuildContext& ctx) {
   // QLinearAdd under a PyTorch arithmetic: that engine's add (QNNPACK's fixed-point kernel only
   // for uint8 inputs of one shape, as torch chooses). QLinearMul ignores it.
   const Arith arith = Kind == BinaryKind::Add ? ctx.options().arith : Arith::Onnx;
+  // ONNX Runtime's add streams one input and folds the other into its constant; which one
+  // depends on how its broadcaster splits the shapes (arith::onnx_add_a_is_span_scalar).
+  const bool a_span_scalar = arith::onnx_add_a_is_span_scalar(ctx.input(0).shape, ctx.input(3).shape);
   arith::AddRequantizer add(arith, aq.scale[0], aq.zero_point[0], bq.scale[0], bq.zero_point[0], cq.scale[0],
-                            cq.zero_point[0], t, ctx.input(0).shape == ctx.input(3).shape);
+                            cq.zero_point[0], t, ctx.input(0).shape == ctx.input(3).shape, a_span_scalar);
   ctx.set_output(0, t, out, params_of(cq));
   const bool same_shape = ctx.input(0).shape == ctx.input(3).shape;
   const x86::QAddKernel fast = x86::qadd_kernel(x86::resolve_isa(ctx.options().isa));
-  if (Kind == BinaryKind::Add && same_shape && fast && add.kernel() == arith::AddRequantizer::Kernel::OnnxFma &&
-      ctx.input(0).layout == ctx.input(3).layout) {
+  if (Kind == BinaryKind::Add && same_shape && !a_span_scalar && fast &&
+      add.kernel() == arith::AddRequantizer::Kernel::OnnxFma && ctx.input(0).layout == ctx.input(3).layout) {
     const arith::AddRequant r(aq.scale[0], aq.zero_point[0], bq.scale[0], bq.zero_point[0], cq.scale[0],
                               cq.zero_point[0], t);
     x86::QAddArgs args;
@@ -126,8 +129,8 @@ std::unique_ptr<Kernel> build_qlinear_binary(BuildContext& ctx) {
     args.ra = r.ra;
     args.rb = r.rb;
     args.k = r.k;
-    args.lo = static_cast<float>(r.qmin);
-    args.hi = static_cast<float>(r.qmax);
+    args.lo = r.qmin;
+    args.hi = r.qmax;
     args.is_signed = t == DType::Int8;
     if (ctx.input(0).layout == Layout::NHWC) ctx.set_output_layout(0, Layout::NHWC);
     return std::make_unique<FastQAddKernel>(fast, args);
@@ -190,6 +193,9 @@ std::unique_ptr<Kernel> build_qlinear_global_avg_pool(BuildContext& ctx) {
   if (x.size() < 3) fail("X must have rank >= 3, has shape ", shape_str(x));
   const int64_t channels_last = ctx.attrs().get_int("channels_last", 0);
   if (channels_last != 0 && channels_last != 1) fail("channels_last must be 0 or 1, got ", channels_last);
+  // channels_last=1 already names the model's shape [N, spatial..., C]; an NHWC-stored input
+  // (channels moved behind the model's dims 2..3) would be read with the wrong strides.
+  if (channels_last && ctx.input(0).layout == Layout::NHWC) ctx.require_plain_layout();
   QuantInput xq = scalar_quant(ctx, 1, 2, t, "x");
   QuantInput yq = scalar_quant(ctx, 3, 4, t, "y");
   const int64_t n = x[0];

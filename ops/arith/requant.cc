@@ -1,5 +1,6 @@
 #include "requant.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -157,9 +158,21 @@ AddRequant::AddRequant(float a_s, int32_t a_zp, float b_s, int32_t b_zp, float c
                        DType t) {
   ra = a_s / c_s;
   rb = b_s / c_s;
-  k = static_cast<float>(c_zp) - (ra * static_cast<float>(a_zp) + rb * static_cast<float>(b_zp));
+  k = static_cast<float>(c_zp) - std::fma(ra, static_cast<float>(a_zp), rb * static_cast<float>(b_zp));
   qmin = t == DType::Int8 ? -128 : 0;
   qmax = t == DType::Int8 ? 127 : 255;
+}
+
+bool onnx_add_a_is_span_scalar(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+  // ONNX Runtime's InputBroadcaster walks the dimensions from the innermost, skipping those where
+  // the output has extent 1; the first other one decides whether A advances within a span.
+  const size_t rank = std::max(a.size(), b.size());
+  for (size_t i = 0; i < rank; ++i) {
+    const int64_t da = i < a.size() ? a[a.size() - 1 - i] : 1;
+    const int64_t db = i < b.size() ? b[b.size() - 1 - i] : 1;
+    if (std::max(da, db) > 1) return da == 1;
+  }
+  return true;
 }
 
 // ---- PyTorch's other quantized operators ------------------------------------------------------
@@ -195,8 +208,10 @@ double InputQuantizer::pre_round(float x) const {
 
 double AddRequantizer::pre_round(int32_t a, int32_t b) const {
   switch (kernel_) {
-    case Kernel::OnnxFma:  // k holds C_zp
-      return std::fma(static_cast<float>(a), onnx_.ra, std::fma(static_cast<float>(b), onnx_.rb, onnx_.k));
+    case Kernel::OnnxFma: {  // k holds C_zp
+      const float s = static_cast<float>(swap_ ? b : a), q = static_cast<float>(swap_ ? a : b);
+      return std::fma(s, onnx_.ra, std::fma(q, onnx_.rb, onnx_.k));
+    }
     case Kernel::QnnpackFixed: {
       const int32_t acc = zpp_ + a * ma_ + b * mb_;
       return std::ldexp(static_cast<double>(acc), -shift_) + c_zp_;
@@ -239,11 +254,13 @@ std::vector<Step> InputQuantizer::explain(float x) const {
 }
 
 AddRequantizer::AddRequantizer(Arith scheme, float a_s, int32_t a_zp, float b_s, int32_t b_zp, float c_s,
-                               int32_t c_zp, DType t, bool same_shape)
+                               int32_t c_zp, DType t, bool same_shape, bool a_is_span_scalar)
     : scheme_(scheme), onnx_(a_s, a_zp, b_s, b_zp, c_s, c_zp, t), a_s_(a_s), b_s_(b_s), c_s_(c_s), a_zp_(a_zp),
       b_zp_(b_zp), c_zp_(c_zp), qmin_(type_min(t)), qmax_(type_max(t)) {
   if (scheme == Arith::Onnx) {
     kernel_ = Kernel::OnnxFma;
+    swap_ = a_is_span_scalar;
+    if (swap_) onnx_ = AddRequant(b_s, b_zp, a_s, a_zp, c_s, c_zp, t);
   } else if (scheme == Arith::Qnnpack && t == DType::UInt8 && same_shape) {
     kernel_ = Kernel::QnnpackFixed;
     ra_ = a_s / c_s;
@@ -285,11 +302,17 @@ std::vector<Step> AddRequantizer::explain(int32_t a, int32_t b) const {
   s.push_back({"inputs", "A, B", str(a) + ", " + str(b)});
   switch (kernel_) {
     case Kernel::OnnxFma: {
-      s.push_back({"ratios", "rA = fl32(A_s/C_s), rB = fl32(B_s/C_s)", fmt_f(onnx_.ra) + ", " + fmt_f(onnx_.rb)});
-      s.push_back({"constant", "k = fl32(C_zp − fl32(fl32(rA·A_zp) + fl32(rB·B_zp)))", fmt_f(onnx_.k)});
-      const float v = std::fma(static_cast<float>(a), onnx_.ra, std::fma(static_cast<float>(b), onnx_.rb, onnx_.k));
-      s.push_back({"sum", "fma(A, rA, fma(B, rB, k))  (zero point included)", fmt_f(v)});
-      s.push_back({"rounded", "rne, saturated to [" + str(qmin_) + ", " + str(qmax_) + "]", str(y)});
+      // ONNX Runtime streams S and folds Q into the constant: (S, Q) = (B, A) when A is the
+      // scalar of its broadcast spans, else (A, B).
+      const char* sq = swap_ ? "S = B, Q = A (A is the scalar of each broadcast span)" : "S = A, Q = B";
+      s.push_back({"roles", "the input MLAS streams (S) and the other (Q)", sq});
+      s.push_back({"ratios", "rS = fl32(S_s/C_s), rQ = fl32(Q_s/C_s)", fmt_f(onnx_.ra) + ", " + fmt_f(onnx_.rb)});
+      s.push_back({"constant", "k = fl32(C_zp − fma(rS, S_zp, fl32(rQ·Q_zp)))", fmt_f(onnx_.k)});
+      const float v = static_cast<float>(pre_round(a, b));
+      s.push_back({"sum", "fma(S, rS, fma(Q, rQ, k))  (zero point included)", fmt_f(v)});
+      s.push_back({"rounded", "cvtps2dq (rne; INT32_MIN beyond int32), saturated to [" + str(qmin_) + ", " +
+                                  str(qmax_) + "]",
+                   str(y)});
       break;
     }
     case Kernel::QnnpackFixed: {

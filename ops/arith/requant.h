@@ -96,24 +96,39 @@ class Requantizer {
   LinearQuant q_;
 };
 
-// ONNX Runtime's QLinearAdd on x86: rA = fl32(A_s/C_s), rB = fl32(B_s/C_s),
-// k = fl32(C_zp - fl32(fl32(rA*A_zp) + fl32(rB*B_zp))), y = sat(rne(fma(A, rA, fma(B, rB, k)))).
+// Saturating conversion of an already rounded value.
+inline int32_t saturate(int64_t v, int32_t lo, int32_t hi) {
+  return static_cast<int32_t>(v < lo ? lo : (v > hi ? hi : v));
+}
+
+// x86 cvtps2dq: round half to even, and INT32_MIN for anything outside the int32 range (or NaN).
+inline int32_t cvt_ps2dq(float v) {
+  if (!(v >= -2147483648.0f && v < 2147483648.0f)) return INT32_MIN;
+  return rne(v);
+}
+
+// ONNX Runtime's QLinearAdd on x86 (MLAS's AVX2 kernel; measured on ONNX Runtime 1.30, see
+// AddRequantizer). S is the input MLAS streams, Q the other one (see onnx_add_a_is_span_scalar):
+//   rS = fl32(S_s/C_s), rQ = fl32(Q_s/C_s), k = fl32(C_zp − fma(rS, S_zp, fl32(rQ·Q_zp))),
+//   y = sat(cvt(fma(S, rS, fma(Q, rQ, k))))
+// cvt is x86's cvtps2dq (INT32_MIN beyond the int32 range) followed by saturating packs, so a
+// sum of 2^31 or more gives the type's minimum, not its maximum. The constructor and apply take
+// (S, Q) in that order.
 struct AddRequant {
   float ra = 1, rb = 1, k = 0;
   int32_t qmin = 0, qmax = 255;
   AddRequant() = default;
   AddRequant(float a_s, int32_t a_zp, float b_s, int32_t b_zp, float c_s, int32_t c_zp, DType t);
   int32_t apply(int32_t a, int32_t b) const {
-    float v = std::fma(static_cast<float>(a), ra, std::fma(static_cast<float>(b), rb, k));
-    v = std::fmin(std::fmax(v, static_cast<float>(qmin)), static_cast<float>(qmax));
-    return rne(v);
+    const float v = std::fma(static_cast<float>(a), ra, std::fma(static_cast<float>(b), rb, k));
+    return saturate(cvt_ps2dq(v), qmin, qmax);
   }
 };
 
-// Saturating conversion of an already rounded value.
-inline int32_t saturate(int64_t v, int32_t lo, int32_t hi) {
-  return static_cast<int32_t>(v < lo ? lo : (v > hi ? hi : v));
-}
+// Whether ONNX Runtime's broadcaster hands QLinearAdd's A to MLAS as the scalar of each span
+// (its "input 0 is scalar" case), which makes B the streamed input S of AddRequant: A has extent
+// 1 in the innermost output dimension larger than 1, or the output has a single element.
+bool onnx_add_a_is_span_scalar(const std::vector<int64_t>& a, const std::vector<int64_t>& b);
 
 // Quantizes a real value as ONNX Runtime's QuantizeLinear does: sat(rne(fl32(x / scale)) + zp).
 // NaN becomes the type's minimum (as ONNX Runtime's kernels produce; the spec leaves it open).
@@ -124,12 +139,6 @@ inline int32_t quantize_value(float x, float scale, int32_t zp, int32_t lo, int3
   // monotonic, so clamping first (to integers) gives the same result.
   v = std::fmin(std::fmax(v, static_cast<float>(lo - zp)), static_cast<float>(hi - zp));
   return rne(v) + zp;
-}
-
-// x86 cvtps2dq: round half to even, and INT32_MIN for anything outside the int32 range (or NaN).
-inline int32_t cvt_ps2dq(float v) {
-  if (!(v >= -2147483648.0f && v < 2147483648.0f)) return INT32_MIN;
-  return rne(v);
 }
 
 // ---- The other quantized operators of a PyTorch-quantized CNN ------------------------------
@@ -174,9 +183,17 @@ class InputQuantizer {
 // QLinearAdd (PyTorch: quantized::add / add_relu; a fused ReLU is the output zero point 0).
 // Which kernel runs (torch qadd.cpp): QNNPACK's fixed-point add when the scheme is qnnpack and
 // both inputs are uint8 of the same shape; otherwise ATen's vectorized float kernel.
-//  onnx (OnnxFma)  rA = fl32(A_s/C_s), rB = fl32(B_s/C_s),
-//                  k = fl32(C_zp − fl32(fl32(rA·A_zp) + fl32(rB·B_zp))),
-//                  y = sat(rne(fma(A, rA, fma(B, rB, k))))
+//  onnx (OnnxFma, AddRequant; ONNX Runtime 1.30 on this machine kind: 0 of 19.7 M outputs differ,
+//          all byte pairs, 60 parameter sets incl. huge ratios, same shape / scalar / [256,1]
+//          broadcasts; 81 further sets chosen where the candidates below disagree):
+//                  (S, Q) = (B, A) when A is the scalar of ONNX Runtime's broadcast spans
+//                  (onnx_add_a_is_span_scalar), else (A, B);
+//                  rS = fl32(S_s/C_s), rQ = fl32(Q_s/C_s),
+//                  k = fl32(C_zp − fma(rS, S_zp, fl32(rQ·Q_zp)))   (the compiler fused the first product),
+//                  y = sat(cvt(fma(S, rS, fma(Q, rQ, k))))          (cvt: cvtps2dq, INT32_MIN beyond int32)
+//          Writing k without the fma, keeping (A, B) when A is the per-span scalar, or clamping
+//          before the conversion (a huge positive sum then gives qmax, ONNX Runtime gives qmin)
+//          each differ from ONNX Runtime.
 //  qnnpack (QnnpackFixed, pytorch_qnnp_compute_add_quantization_params + q8vadd; 0 of
 //          14.4 M outputs differ: all byte pairs, 220 parameter sets with and without ReLU):
 //                  rA = fl32(A_s/C_s), rB = fl32(B_s/C_s), both must lie in [2^-14, 2^8);
@@ -208,14 +225,15 @@ class AddRequantizer {
   AddRequantizer() = default;
   // same_shape: A and B have the same shape (no broadcasting). Fails (quint::Error) where
   // PyTorch's QNNPACK refuses the scales.
+  // a_is_span_scalar: onnx_add_a_is_span_scalar(A's shape, B's shape) (used by onnx only).
   AddRequantizer(Arith scheme, float a_s, int32_t a_zp, float b_s, int32_t b_zp, float c_s, int32_t c_zp,
-                 DType t, bool same_shape = true);
+                 DType t, bool same_shape = true, bool a_is_span_scalar = false);
   Arith scheme() const { return scheme_; }
   Kernel kernel() const { return kernel_; }
   int32_t apply(int32_t a, int32_t b) const {
     switch (kernel_) {
       case Kernel::OnnxFma:
-        return onnx_.apply(a, b);
+        return swap_ ? onnx_.apply(b, a) : onnx_.apply(a, b);
       case Kernel::QnnpackFixed: {
         const int32_t acc = zpp_ + a * ma_ + b * mb_;
         const int32_t rem = (acc & mask_) - (acc < 0 ? 1 : 0);
@@ -241,7 +259,8 @@ class AddRequantizer {
  private:
   Arith scheme_ = Arith::Onnx;
   Kernel kernel_ = Kernel::OnnxFma;
-  AddRequant onnx_;
+  AddRequant onnx_;  // takes (B, A) when swap_
+  bool swap_ = false;
   float a_s_ = 1, b_s_ = 1, c_s_ = 1;
   int32_t a_zp_ = 0, b_zp_ = 0, c_zp_ = 0, qmin_ = 0, qmax_ = 255;
   float ra_ = 1, rb_ = 1;                  // QnnpackFixed: A_s/C_s, B_s/C_s

@@ -11,12 +11,14 @@ inline __m512 widen(__m128i b) {
   return _mm512_cvtepi32_ps(Signed ? _mm512_cvtepi8_epi32(b) : _mm512_cvtepu8_epi32(b));
 }
 
+// Convert first, then saturate: an out-of-range sum converts to INT32_MIN and so gives the
+// type's minimum, as ONNX Runtime's packing does (uint8: negative values go to 0 before the
+// unsigned narrowing, which would read INT32_MIN as a huge value).
 template <bool Signed>
-inline __m128i add16(__m128i a, __m128i b, __m512 ra, __m512 rb, __m512 k, __m512 lo, __m512 hi) {
-  __m512 v = _mm512_fmadd_ps(widen<Signed>(a), ra, _mm512_fmadd_ps(widen<Signed>(b), rb, k));
-  v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+inline __m128i add16(__m128i a, __m128i b, __m512 ra, __m512 rb, __m512 k) {
+  const __m512 v = _mm512_fmadd_ps(widen<Signed>(a), ra, _mm512_fmadd_ps(widen<Signed>(b), rb, k));
   const __m512i q = _mm512_cvtps_epi32(v);
-  return Signed ? _mm512_cvtsepi32_epi8(q) : _mm512_cvtusepi32_epi8(q);
+  return Signed ? _mm512_cvtsepi32_epi8(q) : _mm512_cvtusepi32_epi8(_mm512_max_epi32(q, _mm512_setzero_si512()));
 }
 
 // Full vectors with plain loads and stores (they fold into the widening instructions), then
@@ -24,7 +26,6 @@ inline __m128i add16(__m128i a, __m128i b, __m512 ra, __m512 rb, __m512 k, __m51
 template <bool Signed>
 void run(const QAddArgs& a) {
   const __m512 ra = _mm512_set1_ps(a.ra), rb = _mm512_set1_ps(a.rb), k = _mm512_set1_ps(a.k);
-  const __m512 lo = _mm512_set1_ps(a.lo), hi = _mm512_set1_ps(a.hi);
   const uint8_t* pa = a.a;
   const uint8_t* pb = a.b;
   uint8_t* y = a.y;
@@ -32,12 +33,12 @@ void run(const QAddArgs& a) {
   for (int64_t i = 0; i < full; i += 16) {
     const __m128i va = _mm_loadu_si128(reinterpret_cast<const __m128i*>(pa + i));
     const __m128i vb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(pb + i));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), add16<Signed>(va, vb, ra, rb, k, lo, hi));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), add16<Signed>(va, vb, ra, rb, k));
   }
   if (full < n) {
     const __mmask16 m = static_cast<__mmask16>((1u << (n - full)) - 1);
     const __m128i va = _mm_maskz_loadu_epi8(m, pa + full), vb = _mm_maskz_loadu_epi8(m, pb + full);
-    _mm_mask_storeu_epi8(y + full, m, add16<Signed>(va, vb, ra, rb, k, lo, hi));
+    _mm_mask_storeu_epi8(y + full, m, add16<Signed>(va, vb, ra, rb, k));
   }
 }
 
