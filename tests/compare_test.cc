@@ -123,6 +123,7 @@ TEST(Compare, ReportToStdout) {
   const std::string image = testdata_dir() + "/images/cat.jpg";
   if (!std::filesystem::exists(model) || !std::filesystem::exists(image)) GTEST_SKIP() << "no " << model;
   const std::string cli = binary_dir() + "/quint", dump = temp_dir() + "/stdout-dump";
+  if (!std::filesystem::exists(cli)) GTEST_SKIP() << "no CLI at " << cli;
   std::string log;
   ASSERT_EQ(run_command(cli + " dump '" + model + "' '" + image + "' --out '" + dump + "'", &log), 0) << log;
   log.clear();

@@ -134,9 +134,10 @@ TEST(ExplainQops, QLinearAddSameShapeAndBroadcast) {
     r.inputs = {dyn(a), cst(Tensor::scalar<float>(a_s)), cst(Tensor::scalar<uint8_t>(a_zp)),
                 dyn(b), cst(Tensor::scalar<float>(b_s)), cst(Tensor::scalar<uint8_t>(b_zp)),
                 cst(Tensor::scalar<float>(c_s)), cst(Tensor::scalar<uint8_t>(c_zp))};
-    // ONNX Runtime's x86 formula (docs/onnxruntime-semantics.md), written out here.
+    // ONNX Runtime's x86 formula (ops/arith/requant.h, measured on ONNX Runtime 1.30), written
+    // out here: A is streamed (B is the broadcast one), so k folds A's zero point with an fma.
     const float ra = a_s / c_s, rb = b_s / c_s;
-    const float k = static_cast<float>(c_zp) - (ra * static_cast<float>(a_zp) + rb * static_cast<float>(b_zp));
+    const float k = static_cast<float>(c_zp) - std::fma(ra, static_cast<float>(a_zp), rb * static_cast<float>(b_zp));
     auto b_at = [&](const std::vector<int64_t>& idx) {
       return broadcast ? b.data<uint8_t>()[idx[1]] : b.data<uint8_t>()[((idx[0] * 4 + idx[1]) * 3 + idx[2]) * 5 + idx[3]];
     };
