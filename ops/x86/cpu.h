@@ -24,4 +24,13 @@ const char* isa_name(Isa isa);  // "ref", "avx2", "avxvnni", "vnni"
 // clear message when the machine lacks it.
 Isa resolve_isa(const std::string& name);
 
+// Keeps a value in a register: the compiler must not fold the narrowing that produced it
+// (vpmovusdb / vpmovsdb) into the store that follows. The memory forms of those down-converts
+// are far slower on AMD Zen than converting in a register and storing the bytes.
+template <class V>
+inline V in_register(V v) {
+  __asm__("" : "+v"(v));
+  return v;
+}
+
 }  // namespace quint::ops::x86

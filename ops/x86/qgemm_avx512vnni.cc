@@ -97,7 +97,7 @@ void run_rows(const QGemmArgs& p) {
       f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
       const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(f), zp);
       const __m128i bytes = out_signed ? _mm512_cvtsepi32_epi8(q) : _mm512_cvtusepi32_epi8(q);
-      _mm_mask_storeu_epi8(c + m * ldc + 16 * v, mask[v], bytes);
+      _mm_mask_storeu_epi8(c + m * ldc + 16 * v, mask[v], in_register(bytes));
     }
   }
 }
