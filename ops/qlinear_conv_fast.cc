@@ -309,22 +309,46 @@ class FastQConv final : public Kernel {
   // pixel lies inside it.
   const uint8_t* pad_input(const uint8_t* x, uint8_t* buf) const {
     const uint8_t fill = static_cast<uint8_t>(x_zp_);
-    std::memset(buf, fill, static_cast<size_t>(batch_ * hp_ * wp_ * c_));
     const uint8_t flip = x_signed_ ? 0x80 : 0;
-    for (int64_t n = 0; n < batch_; ++n)
-      for (int64_t ih = 0; ih < h_; ++ih) {
-        uint8_t* dst = buf + ((n * hp_ + ih + ph_) * wp_ + pw_) * c_;
-        if (input_nhwc_) {
-          const uint8_t* src = x + (n * h_ + ih) * w_ * c_;
-          for (int64_t i = 0; i < w_ * c_; ++i) dst[i] = src[i] ^ flip;
-        } else {
-          for (int64_t c = 0; c < c_; ++c) {
-            const uint8_t* src = x + ((n * c_ + c) * h_ + ih) * w_;
-            for (int64_t iw = 0; iw < w_; ++iw) dst[iw * c_ + c] = src[iw] ^ flip;
-          }
-        }
+    const int64_t C = c_, H = h_, W = w_, HP = hp_, WP = wp_, PH = ph_, PW = pw_;
+    const size_t row_bytes = static_cast<size_t>(WP * C);
+    for (int64_t n = 0; n < batch_; ++n) {
+      uint8_t* img = buf + n * HP * WP * C;
+      // Only the border holds the zero point; the interior is overwritten below.
+      std::memset(img, fill, static_cast<size_t>(PH) * row_bytes);
+      std::memset(img + (PH + H) * WP * C, fill, static_cast<size_t>(HP - PH - H) * row_bytes);
+      for (int64_t ih = 0; ih < H; ++ih) {
+        uint8_t* row = img + (ih + PH) * WP * C;
+        std::memset(row, fill, static_cast<size_t>(PW * C));
+        std::memset(row + (PW + W) * C, fill, static_cast<size_t>((WP - PW - W) * C));
+        uint8_t* dst = row + PW * C;
+        if (input_nhwc_) flip_copy(x + (n * H + ih) * W * C, dst, W * C, flip);
+        else nchw_row_to_nhwc(x + (n * C * H + ih) * W, H * W, C, W, flip, dst);
       }
+    }
     return buf;
+  }
+
+  // dst = src ^ flip (flip 0x80 turns int8 into the uint8 the kernels read).
+  static void flip_copy(const uint8_t* __restrict src, uint8_t* __restrict dst, int64_t n, uint8_t flip) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = src[i] ^ flip;
+  }
+  // One image row from C planes (`plane` bytes apart) into W pixels of C channels.
+  static void nchw_row_to_nhwc(const uint8_t* __restrict src, int64_t plane, int64_t C, int64_t W, uint8_t flip,
+                               uint8_t* __restrict dst) {
+    if (C == 3) {  // the RGB stem: one pass
+      const uint8_t* __restrict r = src;
+      const uint8_t* __restrict g = src + plane;
+      const uint8_t* __restrict b = src + 2 * plane;
+      for (int64_t iw = 0; iw < W; ++iw) {
+        dst[3 * iw] = r[iw] ^ flip;
+        dst[3 * iw + 1] = g[iw] ^ flip;
+        dst[3 * iw + 2] = b[iw] ^ flip;
+      }
+      return;
+    }
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t iw = 0; iw < W; ++iw) dst[iw * C + c] = src[c * plane + iw] ^ flip;
   }
 
   // Row pointers (indirection) or im2col rows for output pixels p0 .. p0+mr.
