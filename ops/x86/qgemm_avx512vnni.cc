@@ -39,11 +39,15 @@ inline __m512i load_bcast4(const uint8_t* p) {
 // indexed by a run-time index would live on the stack, zeroed there with rep stos).
 template <int R, int NV>
 void run_rows(const QGemmArgs& p) {
-  __m512i acc[R][NV];
+  // The accumulators start at the bias (int32 addition wraps and is associative, so this is
+  // acc + bias exactly, one instruction less per vector in the epilogue).
+  __m512i acc[R][NV], bias[NV];
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) bias[v] = _mm512_loadu_si512(p.bias + 16 * v);
 #pragma GCC unroll 12
   for (int m = 0; m < R; ++m)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[m][v] = _mm512_setzero_si512();
+    for (int v = 0; v < NV; ++v) acc[m][v] = bias[v];
   const int8_t* b = p.b;
   for (int64_t t = 0; t < p.taps; ++t) {
     const uint8_t* a[R];
@@ -64,12 +68,11 @@ void run_rows(const QGemmArgs& p) {
   }
   // Epilogue constants in registers (read through `p` inside the row loop, they would be
   // reloaded after every byte store, which may alias them).
-  __m512i bias[NV], wzp[NV];
+  __m512i wzp[NV];
   __m512 mult[NV];
   const bool has_wzp = p.w_zp != nullptr;
 #pragma GCC unroll 4
   for (int v = 0; v < NV; ++v) {
-    bias[v] = _mm512_loadu_si512(p.bias + 16 * v);
     mult[v] = _mm512_loadu_ps(p.mult + 16 * v);
     wzp[v] = has_wzp ? _mm512_loadu_si512(p.w_zp + 16 * v) : _mm512_setzero_si512();
   }
@@ -91,7 +94,7 @@ void run_rows(const QGemmArgs& p) {
     const __m512i rs = has_wzp ? _mm512_set1_epi32(row_sums[m]) : _mm512_setzero_si512();
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
-      __m512i x = _mm512_add_epi32(acc[m][v], bias[v]);
+      __m512i x = acc[m][v];
       if (has_wzp) x = _mm512_sub_epi32(x, _mm512_mullo_epi32(wzp[v], rs));
       __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(x), mult[v]);
       f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
