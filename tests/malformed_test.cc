@@ -1038,6 +1038,9 @@ TEST(Malformed, Images) {
   EXPECT_FAILS(load_image(huge_png), huge_png);
   const std::string huge_bmp = write_temp_file("huge.bmp", bmp(2, 2, 100000, 100000));
   EXPECT_FAILS(load_image(huge_bmp), huge_bmp, "more than the limit");
+  // The default limit is 2^26 pixels: 9000x9000 (81M pixels, ~480 MB to decode) is refused.
+  const std::string bomb_bmp = write_temp_file("bomb.bmp", bmp(2, 2, 9000, 9000));
+  EXPECT_FAILS(load_image(bomb_bmp), bomb_bmp, "9000x9000 = 81000000 pixels, more than the limit of 67108864");
   tools::ImageOptions small;
   small.max_pixels = 100;
   const std::string ok = write_temp_file("ok16.bmp", bmp(16, 16));
