@@ -16,6 +16,15 @@ std::string fmt_float(float v) {
   return buf;
 }
 
+// A rounded float as an integer for the explanation's text. C++ leaves int64(v) undefined for
+// NaN and beyond ±2^63 (UBSan: a QuantizeLinear input of 1.6e31 reached it); such values, and
+// any beyond ±2^62 where adding a zero point could overflow, are shown as floats instead.
+std::string rounded_str(double r, int64_t zp) {
+  constexpr double kLimit = 4611686018427387904.0;  // 2^62
+  if (r > -kLimit && r < kLimit) return std::to_string(static_cast<int64_t>(r) + zp);
+  return fmt_float(static_cast<float>(r + static_cast<double>(zp)));
+}
+
 // Clamp in float then round: equal to rounding then saturating, without int overflow.
 int32_t round_clamped(float v, float lo, float hi) {
   if (std::isnan(v)) v = 0;
@@ -146,8 +155,8 @@ std::vector<Step> Requantizer::explain(int64_t c, int32_t acc) const {
       add("bias", "float bias in accumulator units: fl32(b / fl32(x_s·w_s))", fmt_float(acc_bias_[i]));
       add("multiplier", "fl32(fl32(x_s·w_s) / y_s)", fmt_float(mult_[i]));
       add("scaled", "fl32(fl32(fl32(acc) + b_acc) · M)", fmt_float(v));
-      add("rounded", "lrintf (half to even)", std::to_string(static_cast<long long>(std::nearbyint(v))));
-      add("+ zero point", "+ " + std::to_string(zp_), std::to_string(static_cast<long long>(std::nearbyint(v)) + zp_));
+      add("rounded", "lrintf (half to even)", rounded_str(std::nearbyint(v), 0));
+      add("+ zero point", "+ " + std::to_string(zp_), rounded_str(std::nearbyint(v), zp_));
       break;
   }
   add("saturated", "clamp to [" + std::to_string(qmin_) + ", " + std::to_string(qmax_) + "]", std::to_string(y));
@@ -242,7 +251,7 @@ std::vector<Step> InputQuantizer::explain(float x) const {
   s.push_back({"input", "x (float32)", fmt_f(x)});
   if (scheme_ == Arith::Onnx) {
     s.push_back({"scaled", "fl32(x / s), s = " + fmt_f(scale_), fmt_f(x / scale_)});
-    s.push_back({"rounded + zero point", "rne(·) + " + str(zp_), str(static_cast<int64_t>(std::nearbyint(x / scale_)) + zp_)});
+    s.push_back({"rounded + zero point", "rne(·) + " + str(zp_), rounded_str(std::nearbyint(x / scale_), zp_)});
   } else {
     s.push_back({"reciprocal", "fl32(1 / s), s = " + fmt_f(scale_), fmt_f(inv_)});
     s.push_back({"scaled", "fl32(x · fl32(1/s))  (a multiplication, not ONNX's division)", fmt_f(x * inv_)});
