@@ -113,11 +113,19 @@ int fold_constants(Graph& g, const ops::KernelOptions& options, bool keep_dequan
 
 namespace {
 
+// A Q or DQ node the fuser can use: its data input and output present. A malformed one (the
+// fuzzer made a QuantizeLinear without outputs, which the fuser then read outputs[0] of) is left
+// alone, and its build function reports it.
+bool has_data_io(const Node* n) {
+  return !n->inputs.empty() && n->inputs[0] >= 0 && !n->outputs.empty() && n->outputs[0] >= 0;
+}
 bool is_q(const Node* n) {
-  return n && n->op_type == "QuantizeLinear" && (n->domain == "ai.onnx" || n->domain == "com.microsoft");
+  return n && n->op_type == "QuantizeLinear" && (n->domain == "ai.onnx" || n->domain == "com.microsoft") &&
+         has_data_io(n);
 }
 bool is_dq(const Node* n) {
-  return n && n->op_type == "DequantizeLinear" && (n->domain == "ai.onnx" || n->domain == "com.microsoft");
+  return n && n->op_type == "DequantizeLinear" && (n->domain == "ai.onnx" || n->domain == "com.microsoft") &&
+         has_data_io(n);
 }
 
 // The graph with consumer lists, rebuilt after every change (graphs are small; clarity wins).

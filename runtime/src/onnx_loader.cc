@@ -98,7 +98,11 @@ Tensor constant_value(const Node& n) {
   const auto& all = n.attrs.all();
   if (all.size() != 1) fail("Constant must have exactly one value attribute, has ", all.size());
   const auto& [key, v] = *all.begin();
-  if (key == "value") return std::get<Tensor>(v);
+  if (key == "value") {
+    // The fuzzer gave 'value' as an INT: std::get would throw std::bad_variant_access.
+    if (!std::holds_alternative<Tensor>(v)) fail("Constant attribute 'value' must be a tensor");
+    return std::get<Tensor>(v);
+  }
   if (key == "value_float") return Tensor::scalar<float>(n.attrs.get_float(key, 0));
   if (key == "value_int") return Tensor::scalar<int64_t>(n.attrs.get_int(key));
   if (key == "value_floats") {
