@@ -367,8 +367,7 @@ bool is_batch_run(const Args& a) {
   return a.positional.size() == 2 && fs::is_directory(a.positional[1], ec);
 }
 
-namespace {
-std::vector<std::string> read_label_file(const std::string& path) {
+std::vector<std::string> read_labels(const std::string& path) {
   std::ifstream f(path);
   if (!f) throw Error("cannot open the labels file", {path});
   std::vector<std::string> labels;
@@ -379,7 +378,6 @@ std::vector<std::string> read_label_file(const std::string& path) {
   }
   return labels;
 }
-}  // namespace
 
 int run_batch(const Args& a) {
   if (a.has("input")) fail("--input feeds one run; a batch run classifies image files (give IMAGE or DIR arguments)");
@@ -388,7 +386,7 @@ int run_batch(const Args& a) {
   o.top = static_cast<int>(a.get_int("top", 5, 1, 1000));
   o.decode_threads = static_cast<int>(a.get_int("decoders", 1, 1, 64));
   o.inference_workers = static_cast<int>(a.get_int("workers", 1, 1, 256));
-  if (auto l = a.get("labels")) o.labels = read_label_file(*l);
+  if (auto l = a.get("labels")) o.labels = read_labels(*l);
   const std::string model = a.positional[0];
   // Fail on a bad output path before classifying anything.
   for (const char* k : {"csv", "json"})

@@ -27,6 +27,8 @@ std::vector<std::string> expand_image_args(const std::vector<std::string>& args)
 
 // True for the file extensions expand_image_args picks from directories.
 bool has_image_extension(const std::string& path);
+// One label per line (class index = line number); a trailing '\r' is dropped.
+std::vector<std::string> read_labels(const std::string& path);
 
 struct BatchOptions {
   int top = 5;                // top-k classes per image (at least 1)

@@ -13,18 +13,6 @@ namespace quint::tools {
 
 namespace {
 
-std::vector<std::string> read_labels(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) throw Error("cannot open the labels file", {path});
-  std::vector<std::string> labels;
-  std::string line;
-  while (std::getline(f, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    labels.push_back(line);
-  }
-  return labels;
-}
-
 // Prints the top-k entries of each row of a [N, classes] (or [classes]) float output, with the
 // softmax probability next to the raw score.
 void print_top(const std::string& name, const Tensor& t, int k, const std::vector<std::string>& labels) {
