@@ -224,10 +224,14 @@ Explanation explain_qlinear_conv(const ExplainContext& ec) {
   add("zero points not subtracted", cat("Σ x·w = ", sum_xw, " used as the accumulator"),
       onnx.apply(m, static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(sum_xw)))));
   if (lq.w_scale.size() > 1) {
+    // Another channel's scale for all (channel 0's, as a per-tensor reading would take, unless
+    // this element is in channel 0: then the last channel's).
+    const size_t other = m == 0 ? lq.w_scale.size() - 1 : 0;
     arith::LinearQuant pt = lq;
-    pt.w_scale = {lq.w_scale[0]};
+    pt.w_scale = {lq.w_scale[other]};
     arith::Requantizer r(Arith::Onnx, pt, s.out_channels);
-    add("one weight scale for every channel", cat("channel 0's scale ", fmt_float(lq.w_scale[0]), " instead of channel ", m, "'s"), r.apply(m, acc));
+    add("one weight scale for every channel",
+        cat("channel ", other, "'s scale ", fmt_float(lq.w_scale[other]), " instead of channel ", m, "'s"), r.apply(m, acc));
   }
   {
     const double real = static_cast<double>(static_cast<float>(static_cast<int64_t>(acc) + (lq.bias.empty() ? 0 : lq.bias[static_cast<size_t>(m)]))) *
