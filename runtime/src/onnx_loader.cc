@@ -64,7 +64,9 @@ void read_type(const onnx::ValueInfoProto& vi, Value& v, const std::string& what
   }
 }
 
-AttributeValue read_attribute(const onnx::AttributeProto& a, const TensorReadContext& tctx) {
+// The attribute's value; a tensor's raw_data is moved out of the proto (read once, never kept twice:
+// QDQ exports hold all their weights in Constant nodes).
+AttributeValue read_attribute(onnx::AttributeProto& a, const TensorReadContext& tctx) {
   if (!a.ref_attr_name().empty())
     fail("attribute '", a.name(), "' refers to a function attribute; functions are not supported");
   using AP = onnx::AttributeProto;
@@ -75,7 +77,7 @@ AttributeValue read_attribute(const onnx::AttributeProto& a, const TensorReadCon
     case AP::INTS: return std::vector<int64_t>(a.ints().begin(), a.ints().end());
     case AP::FLOATS: return std::vector<float>(a.floats().begin(), a.floats().end());
     case AP::STRINGS: return std::vector<std::string>(a.strings().begin(), a.strings().end());
-    case AP::TENSOR: return tensor_from_proto(a.t(), tctx);
+    case AP::TENSOR: return tensor_from_proto(std::move(*a.mutable_t()), tctx);
     case AP::GRAPH:
     case AP::GRAPHS:
       fail("attribute '", a.name(), "' is a subgraph; control flow (If, Loop, Scan) is not supported");
@@ -86,7 +88,7 @@ AttributeValue read_attribute(const onnx::AttributeProto& a, const TensorReadCon
       if (a.has_s()) return a.s();
       if (a.ints_size()) return std::vector<int64_t>(a.ints().begin(), a.ints().end());
       if (a.floats_size()) return std::vector<float>(a.floats().begin(), a.floats().end());
-      if (a.has_t()) return tensor_from_proto(a.t(), tctx);
+      if (a.has_t()) return tensor_from_proto(std::move(*a.mutable_t()), tctx);
       fail("attribute '", a.name(), "' has no type and no value");
     default:
       fail("attribute '", a.name(), "' has unsupported type ", static_cast<int>(a.type()));
@@ -209,7 +211,7 @@ Graph build_graph(onnx::ModelProto& model, const std::string& path, const std::s
       if (os == g.opsets.end()) fail("the model imports no opset for domain '", n.domain, "'");
       n.opset = os->second;
       ectx.opset = n.opset;
-      for (const auto& a : np.attribute()) {
+      for (auto& a : *model.mutable_graph()->mutable_node(ni)->mutable_attribute()) {
         if (a.name().empty()) fail("an attribute has an empty name");
         if (n.attrs.has(a.name())) fail("attribute '", a.name(), "' appears twice");
         n.attrs.set(a.name(), read_attribute(a, tctx));
