@@ -1,5 +1,6 @@
 // ONNX protobuf -> Graph. Everything read from the file is validated here or by the operators'
 // build functions before any kernel sees it.
+#include <google/protobuf/io/zero_copy_stream_impl.h>
 #include <onnx/onnx_pb.h>
 
 #include <cerrno>
@@ -362,7 +363,12 @@ Graph load_graph(const std::string& path, const LoadLimits& limits) {
   const int fd = ::open(path.c_str(), O_RDONLY);
   if (fd < 0) throw Error(cat("cannot open the file: ", std::strerror(errno)), {path});
   onnx::ModelProto model;
-  const bool ok = model.ParseFromFileDescriptor(fd);
+  bool ok;
+  {
+    // 1 MiB reads instead of protobuf's default 8 KiB: a 100 MB model in 100 system calls.
+    google::protobuf::io::FileInputStream stream(fd, 1 << 20);
+    ok = model.ParseFromZeroCopyStream(&stream) && stream.GetErrno() == 0;
+  }
   ::close(fd);
   if (!ok) throw Error("not a valid ONNX model (protobuf parsing failed: truncated or not an ONNX file)", {path});
   fs::path base = fs::path(path).parent_path();
