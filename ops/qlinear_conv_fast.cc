@@ -108,16 +108,7 @@ class FastQConv final : public Kernel {
         for (int j = 0; j < ncols; ++j) {
           const int64_t mch = grp * mg_ + nb * g_.nr + j;  // output channel
           const int32_t wz = p.w_zp[static_cast<size_t>(mch)] - (w_unsigned ? 128 : 0);
-          int64_t wsum = 0;
-          int8_t* dst = row.data() + j * kpad_;
-          for (int64_t c = 0; c < cg_; ++c)
-            for (int64_t t = 0; t < taps_total_; ++t) {
-              const int64_t src = (mch * cg_ + c) * taps_total_ + t;
-              const int32_t v = w_u8 ? static_cast<int32_t>(w_u8[src]) - 128 : static_cast<int32_t>(w_s8[src]);
-              const int64_t k = path_ == Path::PaddedRows ? (t / kw_) * kseg_ + (t % kw_) * cg_ + c : t * cg_ + c;
-              dst[k] = static_cast<int8_t>(v);
-              wsum += v;
-            }
+          const int64_t wsum = reorder_channel(w_u8, w_s8, mch, row.data() + j * kpad_);
           const size_t slot = static_cast<size_t>((grp * nblocks_ + nb) * g_.nr + j);
           const int64_t folded = static_cast<int64_t>(p.requant.int_bias(mch)) + k_real * x_zp_ * wz - x_zp_ * wsum;
           bias_[slot] = static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(folded)));
@@ -139,6 +130,23 @@ class FastQConv final : public Kernel {
   size_t scratch_bytes() const override {
     if (path_ == Path::PaddedRows) return static_cast<size_t>(batch_ * hp_ * wp_ * c_);
     return needs_conversion() ? static_cast<size_t>(batch_ * c_ * h_ * w_) : 0;
+  }
+
+  // One output channel's weights in the order of the A rows (k = tap·Cg + c, or the padded-rows
+  // order), as int8 (uint8 weights shifted by −128); returns their sum. Bounds are read into
+  // locals first: int8 stores may alias any member, which would keep the loop scalar.
+  int64_t reorder_channel(const uint8_t* w_u8, const int8_t* w_s8, int64_t mch, int8_t* __restrict dst) const {
+    const int64_t cg = cg_, taps = taps_total_, kw = kw_, kseg = kseg_;
+    const bool padded_rows = path_ == Path::PaddedRows;
+    int64_t sum = 0;
+    for (int64_t c = 0; c < cg; ++c)
+      for (int64_t t = 0; t < taps; ++t) {
+        const int64_t src = (mch * cg + c) * taps + t;
+        const int32_t v = w_u8 ? static_cast<int32_t>(w_u8[src]) - 128 : static_cast<int32_t>(w_s8[src]);
+        dst[padded_rows ? (t / kw) * kseg + (t % kw) * cg + c : t * cg + c] = static_cast<int8_t>(v);
+        sum += v;
+      }
+    return sum;
   }
 
   void run(const RunContext& ctx) const override {
