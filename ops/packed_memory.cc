@@ -6,8 +6,17 @@
 #include <mutex>
 #include <new>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define QUINT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define QUINT_ASAN 1
+#endif
+#endif
+
 namespace quint::ops {
 
+#ifndef QUINT_ASAN
 namespace {
 
 constexpr size_t kHuge = size_t{2} << 20;    // a huge page
@@ -44,8 +53,17 @@ Pool& pool() {
 }
 
 }  // namespace
+#endif
 
 void PackedMemory::allocate(size_t bytes) {
+#ifdef QUINT_ASAN
+  // Under AddressSanitizer every buffer is a heap block of its own, so that reading past a
+  // packed buffer is reported (inside a shared region it would not be).
+  void* mem = std::aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
+  if (!mem) throw std::bad_alloc();
+  region_ = std::shared_ptr<void>(mem, [](void* q) { std::free(q); });
+  data_ = static_cast<int8_t*>(mem);
+#else
   const size_t need = (bytes + 63) / 64 * 64 + 64;
   if (need > kRegion / 4) {
     // A large buffer gets a region of its own.
@@ -67,6 +85,7 @@ void PackedMemory::allocate(size_t bytes) {
   data_ = static_cast<int8_t*>(region.get()) + p.used;
   region_ = std::move(region);
   p.used += (bytes + 63) / 64 * 64;
+#endif
 }
 
 }  // namespace quint::ops

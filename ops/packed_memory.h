@@ -3,7 +3,8 @@
 // more under virtualization). PackedMemory carves buffers out of shared 32 MiB regions advised
 // for transparent huge pages (MADV_HUGEPAGE), so a ResNet50 faults in ~13 pages of 2 MiB instead
 // of ~6,500 small ones. A region is unmapped when the last buffer in it is gone; untouched parts
-// of a region are never made resident.
+// of a region are never made resident. Under AddressSanitizer each buffer is a heap block of its
+// own instead, so that reads past it are reported.
 #pragma once
 
 #include <cstddef>
