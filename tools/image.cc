@@ -168,8 +168,12 @@ Rgb8 decode(const std::string& path, int64_t max_pixels) {
   Rgb8 img;
   // Gray is replicated, alpha dropped (not blended) -- as PIL's convert('RGB').
   img.pixels.reset(stbi_load_from_memory(file.data(), len, &img.width, &img.height, &comp, 3));
-  if (!img.pixels)
-    fail_in(path, cat("cannot decode ", format ? format : "image", ": ", stb_reason()));
+  if (!img.pixels) {
+    // After a failure inside one format, stb_image's reason can be another decoder's ("bad png
+    // sig" for a truncated JPEG): name the format we know instead.
+    if (format) fail_in(path, cat("cannot decode ", format, ": corrupt or truncated image data"));
+    fail_in(path, cat("cannot decode image: ", stb_reason()));
+  }
   if (img.width != w || img.height != h)
     fail_in(path, cat("decoded size ", img.width, "x", img.height, " differs from the header's ", w,
                       "x", h));
