@@ -514,8 +514,10 @@ class GatherKernel final : public Kernel {
         if (k < 0 || k >= n) {
           std::fill(dst, dst + inner, T{});
           const int64_t given = static_cast<int64_t>(idx[t % count]);
-          ctx.fail(cat("index ", given, " (at flat position ", t % count, " of indices) is out of range [", -n,
-                       ", ", n - 1, "] for an axis of size ", n));
+          ctx.fail(n == 0 ? cat("index ", given, " (at flat position ", t % count,
+                                " of indices) into an axis of size 0, which has no elements")
+                          : cat("index ", given, " (at flat position ", t % count, " of indices) is out of range [",
+                                -n, ", ", n - 1, "] for an axis of size ", n));
         } else std::copy(x + (o * n + k) * inner, x + (o * n + k + 1) * inner, dst);
       }
     });
@@ -537,9 +539,13 @@ std::unique_ptr<Kernel> build_gather(BuildContext& ctx) {
   if (ind.constant) {
     for (int64_t i = 0; i < ind.constant->numel(); ++i) {
       const int64_t k = ind.constant->as_int64(i);
-      if (k < -n || k >= n)
+      if (k < -n || k >= n) {
+        if (n == 0)
+          fail("index ", k, " (at flat position ", i, " of indices) into axis ", axis,
+               ", which has size 0 (data ", shape_str(x.shape), ")");
         fail("index ", k, " (at flat position ", i, " of indices) is out of range [", -n, ", ", n - 1,
              "] for axis ", axis, " of size ", n, " (data ", shape_str(x.shape), ")");
+      }
     }
   }
   Shape out(x.shape.begin(), x.shape.begin() + axis);
