@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "model_builder.h"
 #include "op_harness.h"
@@ -35,6 +38,35 @@ TEST(Smoke, QuantizeConvDequantizeModelRuns) {
     want.push_back(static_cast<uint8_t>(std::clamp(static_cast<int>(std::nearbyint((q - 10) * 1.0f)) + 5, 0, 255)));
   }
   EXPECT_TRUE(tensors_equal(y, Tensor::from_vector<uint8_t>({1, 1, 3, 3}, want)));
+}
+
+// A node no graph output depends on runs only when someone watches: skipped in plain runs,
+// computed (and shown) for an observer.
+TEST(Smoke, NodesNoOutputNeedsRunOnlyWhenObserved) {
+  ModelBuilder b;
+  b.input("x", DType::Float32, {1, 4});
+  b.node("Relu", {"x"}, {"y"});
+  b.node("Neg", {"x"}, {"dead"});
+  b.output("y", DType::Float32);
+  Session s(b.save("dead_branch.onnx"));
+  const Tensor x = Tensor::from_vector<float>({1, 4}, {-1, 2, -3, 4});
+  std::vector<StepTime> steps;
+  RunOptions plain;
+  plain.profile = &steps;
+  EXPECT_TRUE(tensors_equal(s.run({{"x", x}}, plain).at("y"), Tensor::from_vector<float>({1, 4}, {0, 2, 0, 4})));
+  ASSERT_EQ(steps.size(), 1u);
+  EXPECT_EQ(steps[0].op_type, "Relu");
+  struct Watch : Observer {
+    std::map<std::string, Tensor> seen;
+    void on_node(const ObservedNode& n) override {
+      for (const ObservedTensor& t : n.outputs) seen[t.name] = t.value.clone();
+    }
+  } watch;
+  RunOptions observed;
+  observed.observer = &watch;
+  s.run({{"x", x}}, observed);
+  ASSERT_EQ(watch.seen.count("dead"), 1u);
+  EXPECT_TRUE(tensors_equal(watch.seen.at("dead"), Tensor::from_vector<float>({1, 4}, {1, -2, 3, -4})));
 }
 
 }  // namespace quint::test

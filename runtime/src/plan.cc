@@ -3,6 +3,7 @@
 #include "layout.h"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <numeric>
@@ -70,6 +71,10 @@ class ToNchwKernel final : public ops::Kernel {
  public:
   void run(const ops::RunContext& ctx) const override {
     const Tensor& in = ctx.in(0);
+    if (in.dim(2) * in.dim(3) == 1 || in.dim(1) == 1) {  // the same bytes in both layouts
+      std::memcpy(ctx.out(0).raw(), in.raw(), static_cast<size_t>(in.numel()) * dtype_size(in.dtype()));
+      return;
+    }
     ops::nhwc_to_nchw(in.raw(), ctx.out(0).raw(), in.dim(0), in.dim(1), in.dim(2), in.dim(3),
                       dtype_size(in.dtype()));
   }
@@ -361,6 +366,22 @@ Plan make_plan(const Graph& g, const std::vector<Shape>& input_shapes, const Pla
     v = plain_of(v);
     plan.values[v].output_index = static_cast<int>(k);
     plan.outputs.push_back(v);
+  }
+
+  // Steps no graph output depends on (a DequantizeLinear whose only reader, a Shape, was folded
+  // at load) run only for observers and local comparisons, which see every node.
+  {
+    std::vector<bool> needed(plan.values.size(), false);
+    for (int v : plan.outputs) needed[static_cast<size_t>(v)] = true;
+    for (size_t s = plan.steps.size(); s-- > 0;) {
+      PlannedStep& step = plan.steps[s];
+      const bool any = std::any_of(step.outputs.begin(), step.outputs.end(),
+                                   [&](int v) { return v >= 0 && needed[static_cast<size_t>(v)]; });
+      step.observe_only = !any;
+      if (any)
+        for (int v : step.inputs)
+          if (v >= 0) needed[static_cast<size_t>(v)] = true;
+    }
   }
 
   // Lifetimes and the arena. Graph outputs get their own buffers per run (they are returned).

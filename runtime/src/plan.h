@@ -34,6 +34,7 @@ struct PlannedStep {
   std::unique_ptr<ops::Kernel> kernel;
   std::vector<int> inputs, outputs;  // value indices, -1 when absent
   size_t scratch_offset = 0, scratch_bytes = 0;
+  bool observe_only = false;  // no graph output depends on it: run only when observed
 };
 
 struct PlanOptions {

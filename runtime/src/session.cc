@@ -267,8 +267,10 @@ std::map<std::string, Tensor> Session::run(const std::map<std::string, Tensor>& 
       options.observer->on_node(on);
     }
   }
+  const bool watched = options.observer || options.replace;
   for (size_t s = 0; s < plan.steps.size(); ++s) {
     const auto& step = plan.steps[s];
+    if (step.observe_only && !watched) continue;
     if (options.profile) {
       const auto t0 = std::chrono::steady_clock::now();
       step.kernel->run(st->contexts[s]);
