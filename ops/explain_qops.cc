@@ -30,9 +30,7 @@ float scalar_float(const Tensor* t, const char* what) {
 
 int32_t scalar_zp(const Tensor* t) { return t ? static_cast<int32_t>(t->as_int64(0)) : 0; }
 
-int32_t qmin_of(DType t) { return t == DType::Int8 ? -128 : 0; }
-int32_t qmax_of(DType t) { return t == DType::Int8 ? 127 : 255; }
-int64_t clamp_to(int64_t v, DType t) { return std::clamp<int64_t>(v, qmin_of(t), qmax_of(t)); }
+int64_t clamp_to(int64_t v, DType t) { return std::clamp<int64_t>(v, qmin(t), qmax(t)); }
 // What storing v into an 8-bit variable without clamping leaves (two's complement wrap).
 int64_t wrap8(int64_t v, DType t) {
   const int64_t u = ((v % 256) + 256) % 256;
@@ -45,12 +43,6 @@ std::vector<int64_t> broadcast_index(const std::vector<int64_t>& out_idx, const 
   const size_t lead = out_idx.size() - in.size();
   for (size_t i = 0; i < in.size(); ++i) idx[i] = in[i] == 1 ? 0 : out_idx[lead + i];
   return idx;
-}
-
-int64_t flat(const std::vector<int64_t>& idx, const Shape& shape) {
-  int64_t off = 0;
-  for (size_t i = 0; i < idx.size(); ++i) off = off * shape[i] + idx[i];
-  return off;
 }
 
 void add_pitfall(Explanation& e, std::string label, std::string formula, int64_t v) {
@@ -121,8 +113,8 @@ Explanation explain_qlinear_add(const ExplainContext& ec) {
   const Shape out = broadcast_shapes(a.shape(), b.shape());
   checked_offset(ec.index, out);
   const std::vector<int64_t> ai = broadcast_index(ec.index, a.shape()), bi = broadcast_index(ec.index, b.shape());
-  const int32_t av = static_cast<int32_t>(a.as_int64(flat(ai, a.shape())));
-  const int32_t bv = static_cast<int32_t>(b.as_int64(flat(bi, b.shape())));
+  const int32_t av = static_cast<int32_t>(a.as_int64(checked_offset(ai, a.shape())));
+  const int32_t bv = static_cast<int32_t>(b.as_int64(checked_offset(bi, b.shape())));
 
   Explanation e;
   e.op_type = "QLinearAdd";
@@ -137,8 +129,8 @@ Explanation explain_qlinear_add(const ExplainContext& ec) {
                           " → real (B − B_zp)·B_s = ", fmt_float(rb)));
   e.details.push_back(cat("C: scale ", fmt_float(c_s), ", zero point ", c_zp, "; exact real sum ", fmt_float(ra + rb),
                           " → ", fmt_float((ra + rb) / c_s + c_zp), " in C's units (zero point included)"));
-  if (c_zp == qmin_of(t))
-    e.details.push_back(cat("C's zero point is ", qmin_of(t), ", the type's minimum: a ReLU after the add is fused here "
+  if (c_zp == qmin(t))
+    e.details.push_back(cat("C's zero point is ", qmin(t), ", the type's minimum: a ReLU after the add is fused here "
                             "(negative sums saturate to ", c_zp, ")"));
   const bool same_shape = a.shape() == b.shape();
   for (Arith s : kSchemes) {

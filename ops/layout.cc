@@ -19,6 +19,10 @@ void transpose_fixed(const uint8_t* src, uint8_t* dst, int64_t rows, int64_t col
 }
 
 void transpose(const uint8_t* src, uint8_t* dst, int64_t rows, int64_t cols, size_t elem) {
+  if (rows == 1 || cols == 1) {  // a vector: the same bytes either way (a 1x1 map, one channel)
+    std::memcpy(dst, src, static_cast<size_t>(rows * cols) * elem);
+    return;
+  }
   switch (elem) {
     case 1: transpose_fixed<1>(src, dst, rows, cols); break;
     case 2: transpose_fixed<2>(src, dst, rows, cols); break;

@@ -69,7 +69,6 @@ class FastQConv final : public Kernel {
       kpad_ = k_real;
       taps_ = taps_total_;
       kseg_ = cg_;
-      pointwise_ = taps_total_ == 1 && sh_ == 1 && sw_ == 1 && ph_ == 0 && pw_ == 0 && oh_ == h_ && ow_ == w_;
     } else if (group_ == 1 && dw_ == 1) {
       // Few channels (the 3-channel stem): each kernel row is KW·C contiguous bytes of a padded
       // NHWC copy of the input; reading up to the k unit beyond it meets zero weights.
@@ -374,10 +373,6 @@ class FastQConv final : public Kernel {
         for (int64_t kh = 0; kh < kh_; ++kh) rows[m * taps_ + kh] = x_img + ((oh * sh_ + kh * dh_) * wp_ + ow * sw_) * c_;
       return;
     }
-    if (pointwise_) {  // 1×1, stride 1, no padding: row m is input pixel p0 + m
-      for (int m = 0; m < mr; ++m) rows[m] = x_img + (p0 + m) * c_;
-      return;
-    }
     const int64_t span_h = (kh_ - 1) * dh_, span_w = (kw_ - 1) * dw_;
     for (int m = 0; m < mr; ++m, next()) {
       uint8_t* col = path_ == Path::Im2col ? cols + m * kpad_ : nullptr;
@@ -429,8 +424,7 @@ class FastQConv final : public Kernel {
   int64_t taps_total_, taps_, kseg_, kpad_;
   enum class Path { Indirect, PaddedRows, Im2col };
   Path path_ = Path::Indirect;
-  bool pointwise_ = false;
-  std::vector<int64_t> tap_off_;  // Indirect/Im2col: tap t's offset from the window's corner  // Indirect 1×1, stride 1, no padding: A row m is input pixel m
+  std::vector<int64_t> tap_off_;  // Indirect/Im2col: tap t's offset from the window's corner
   int64_t hp_ = 0, wp_ = 0;  // PaddedRows: the padded input's height and width
   int64_t nblocks_;
   size_t block_bytes_;

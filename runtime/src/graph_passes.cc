@@ -749,8 +749,8 @@ class QdqFuser {
       else if (Node* p = fg_.producer(in); is_q(p)) t = q_output_type(fg_, *p);
       else if (g.values[static_cast<size_t>(in)].producer < 0) t = g.values[static_cast<size_t>(in)].dtype;
       if (t == DType::Undefined || static_cast<int64_t>(t) != n.attrs.get_int("to", -1)) continue;
-      for (Node& c : g.nodes)
-        for (int& v : c.inputs)
+      for (int ci : fg_.consumers(out))  // consumers of a Cast output stay current here
+        for (int& v : g.nodes[static_cast<size_t>(ci)].inputs)
           if (v == out) v = in;
       fg_.kill(static_cast<int>(ni));
       changed = true;

@@ -71,10 +71,6 @@ class ToNchwKernel final : public ops::Kernel {
  public:
   void run(const ops::RunContext& ctx) const override {
     const Tensor& in = ctx.in(0);
-    if (in.dim(2) * in.dim(3) == 1 || in.dim(1) == 1) {  // the same bytes in both layouts
-      std::memcpy(ctx.out(0).raw(), in.raw(), static_cast<size_t>(in.numel()) * dtype_size(in.dtype()));
-      return;
-    }
     ops::nhwc_to_nchw(in.raw(), ctx.out(0).raw(), in.dim(0), in.dim(1), in.dim(2), in.dim(3),
                       dtype_size(in.dtype()));
   }
