@@ -185,6 +185,28 @@ TEST(Malformed, NoGraphNoOutputs) {
   EXPECT_FAILS(Session(noout), noout, "no outputs");
 }
 
+// A node with no outputs at all (fuzz finding: the QDQ fuser indexed the inputs of such a MatMul)
+// is refused by the loader; a fusable op with too few inputs is left unfused and then refused by
+// its own build function.
+TEST(Malformed, NodesWithoutInputsOrOutputs) {
+  for (const char* op : {"MatMul", "Conv", "Gemm", "Add"}) {
+    ModelBuilder b;
+    b.input("x", DType::Float32, {1});
+    b.node("Relu", {"x"}, {"y"}, {}, "", "relu");
+    b.node(op, {}, {}, {}, "", "bare");
+    b.output("y");
+    const std::string p = b.save(std::string("bare_") + op + ".onnx");
+    EXPECT_FAILS(Session(p), p, "node 'bare'", "the node has no outputs");
+
+    ModelBuilder c;
+    c.input("x", DType::Float32, {1, 1, 1, 1});
+    c.node(op, {}, {"y"}, {}, "", "noinputs");
+    c.output("y");
+    const std::string pc = c.save(std::string("noinputs_") + op + ".onnx");
+    EXPECT_FAILS(Session(pc), pc, "node 'noinputs'");
+  }
+}
+
 // ---- Operators, types and quantization parameters ---------------------------------------------
 
 TEST(Malformed, UnknownOperatorAndDomain) {

@@ -335,12 +335,15 @@ class QdqFuser {
   Node& node(int ni) { return fg_.g().nodes[ni]; }
 
   // DQ nodes feeding `n`'s present inputs (nullptr where an input is not from a DQ).
-  std::vector<Node*> dq_inputs(const Node& n) {
+  // The DequantizeLinear producing each input (nullptr where none does), padded with nullptr to
+  // at least `min_size` entries: a malformed node may have fewer inputs than its op needs.
+  std::vector<Node*> dq_inputs(const Node& n, size_t min_size = 0) {
     std::vector<Node*> out;
     for (int v : n.inputs) {
       Node* p = v >= 0 ? fg_.producer(v) : nullptr;
       out.push_back(is_dq(p) ? p : nullptr);
     }
+    if (out.size() < min_size) out.resize(min_size, nullptr);
     return out;
   }
 
@@ -412,7 +415,7 @@ class QdqFuser {
 
   Match fuse_conv(int ni) {
     Node& conv = node(ni);
-    std::vector<Node*> dq = dq_inputs(conv);
+    std::vector<Node*> dq = dq_inputs(conv, 3);
     std::string reason;
     Node* q = single_q_output(conv, &reason);
     if (!dq[0] && !q && reason.empty()) return {};
@@ -500,7 +503,7 @@ class QdqFuser {
 
   Match fuse_matmul(int ni) {
     Node& mm = node(ni);
-    std::vector<Node*> dq = dq_inputs(mm);
+    std::vector<Node*> dq = dq_inputs(mm, 3);
     std::string reason;
     Node* q = single_q_output(mm, &reason);
     if (!dq[0] && !q && reason.empty()) return {};
@@ -541,7 +544,7 @@ class QdqFuser {
 
   Match fuse_gemm(int ni) {
     Node& gm = node(ni);
-    std::vector<Node*> dq = dq_inputs(gm);
+    std::vector<Node*> dq = dq_inputs(gm, 3);
     std::string reason;
     Node* q = single_q_output(gm, &reason);
     if (!dq[0] && !q && reason.empty()) return {};

@@ -254,6 +254,8 @@ Graph build_graph(onnx::ModelProto& model, const std::string& path, const std::s
         g.values[v].producer = static_cast<int>(g.nodes.size());
         n.outputs.push_back(v);
       }
+      // Every ONNX operator has at least one output; the graph passes rely on it.
+      if (n.outputs.empty()) fail("the node has no outputs");
     } catch (const Error& e) {
       throw e.with_context(ectx);
     }
