@@ -166,7 +166,11 @@ class FastQConv final : public Kernel {
       return;
     }
     const int64_t pixels = oh_ * ow_;
+    if (pixels == 0) return;
+    // Row tiles of equal height: 49 pixels (ResNet's last stage) run as 5 tiles of ≤ 10 rows,
+    // not 4 of 12 and a single row, which would keep few accumulators busy for the whole K.
     const int64_t mtiles = (pixels + g_.mr - 1) / g_.mr;
+    const int64_t tile_rows = (pixels + mtiles - 1) / mtiles;
     // Channel blocks handled by one work item: enough to reuse the activation tile, few enough
     // to give both threads work on layers with few pixels.
     const int64_t per_chunk = std::max<int64_t>(1, std::min<int64_t>(nblocks_, 128 / g_.nr));
@@ -186,8 +190,8 @@ class FastQConv final : public Kernel {
         rest /= nchunks;
         const int64_t grp = rest % group_;
         const int64_t n = rest / group_;
-        const int64_t p0 = mt * g_.mr;
-        const int mr = static_cast<int>(std::min<int64_t>(g_.mr, pixels - p0));
+        const int64_t p0 = mt * tile_rows;
+        const int mr = static_cast<int>(std::min(tile_rows, pixels - p0));
         const uint8_t* x_img =
             path_ == Path::PaddedRows ? x + n * hp_ * wp_ * c_ : x + n * h_ * w_ * c_ + grp * cg_;
         gather_rows(x_img, p0, mr, rows.data(), cols.data());

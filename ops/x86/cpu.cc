@@ -38,6 +38,7 @@ CpuFeatures probe() {
     f.avx512bw = b & (1u << 30);
     f.avx512vl = b & (1u << 31);
     f.avx512vnni = c & (1u << 11);
+    f.avx512vbmi = c & (1u << 1);
   }
   __cpuid_count(7, 1, a, b, c, d);
   f.avxvnni = a & (1u << 4);

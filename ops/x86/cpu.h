@@ -12,6 +12,7 @@ enum class Isa { Ref, Avx2, AvxVnni, Avx512Vnni };
 struct CpuFeatures {
   bool avx2 = false, fma = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false, avx512vnni = false;
+  bool avx512vbmi = false;  // used by the Avx512Vnni kernels when present, not required
   bool avxvnni = false;
 };
 

@@ -7,7 +7,7 @@ namespace quint::ops::x86 {
 
 const QGemmKernel* qgemm_kernel(Isa isa) {
   switch (isa) {
-    case Isa::Avx512Vnni: return &kQGemmAvx512Vnni;
+    case Isa::Avx512Vnni: return cpu_features().avx512vbmi ? &kQGemmAvx512VnniVbmi : &kQGemmAvx512Vnni;
     case Isa::AvxVnni: return &kQGemmAvxVnni;
     case Isa::Avx2: return &kQGemmAvx2;
     case Isa::Ref: return nullptr;

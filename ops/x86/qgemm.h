@@ -48,11 +48,13 @@ struct QGemmKernel {
   void (*run)(const QGemmArgs& args);
 };
 
-// The microkernel for an ISA; nullptr for Isa::Ref (the reference kernels need none).
+// The microkernel for an ISA; nullptr for Isa::Ref (the reference kernels need none). For
+// Avx512Vnni, the VBMI variant when the CPU has AVX-512 VBMI.
 const QGemmKernel* qgemm_kernel(Isa isa);
 
 // Per-ISA tables (defined in qgemm_<isa>.cc, each compiled for its ISA).
 extern const QGemmKernel kQGemmAvx512Vnni;
+extern const QGemmKernel kQGemmAvx512VnniVbmi;  // same results, AVX-512 VBMI epilogue
 extern const QGemmKernel kQGemmAvxVnni;
 extern const QGemmKernel kQGemmAvx2;
 
