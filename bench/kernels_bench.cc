@@ -4,6 +4,7 @@
 #include <benchmark/benchmark.h>
 #include <immintrin.h>
 
+#include <chrono>
 #include <random>
 
 #include "quint/ops/op.h"
@@ -36,6 +37,24 @@ __attribute__((target("avx512f,avx512vnni"))) void peak_vnni512(benchmark::State
 }
 BENCHMARK(peak_vnni512);
 
+// ---- the thread pool ---------------------------------------------------------------------------
+
+// One parallel_for of 8 items, each spinning for range(0) ns: the pool's dispatch and join cost
+// is the time above range(0) · 8 / threads.
+void pool_dispatch(benchmark::State& state) {
+  runtime::ThreadPool pool(static_cast<int>(state.range(1)));
+  const auto ns = std::chrono::nanoseconds(state.range(0));
+  for (auto _ : state)
+    pool.parallel_for(8, 1, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        const auto until = std::chrono::steady_clock::now() + ns;
+        while (std::chrono::steady_clock::now() < until) {
+        }
+      }
+    });
+}
+BENCHMARK(pool_dispatch)->ArgsProduct({{0, 1000, 4000}, {1, 2}})->Unit(benchmark::kMicrosecond)->UseRealTime();
+
 // ---- QLinearConv layers ------------------------------------------------------------------------
 
 struct Layer {
@@ -54,6 +73,8 @@ const Layer kLayers[] = {
     {"resnet.l4 3x3 512->512 7", 512, 7, 512, 3, 1, 1, 1},
     {"resnet.l4 1x1 512->2048 7", 512, 7, 2048, 1, 1, 0, 1},
     {"mobilenet.dw 3x3 144 56", 144, 56, 144, 3, 1, 1, 144},
+    {"mobilenet.dw 3x3 384 14", 384, 14, 384, 3, 1, 1, 384},
+    {"mobilenet.pw 1x1 64->384 14", 64, 14, 384, 1, 1, 0, 1},
 };
 
 // cold: the layer is built as many times as needed for 64 MiB of weights, and the iterations

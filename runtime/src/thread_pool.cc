@@ -14,9 +14,10 @@ constexpr auto kSpin = std::chrono::microseconds(200);
 }  // namespace
 
 ThreadPool::ThreadPool(int num_threads) {
-  int workers = std::max(1, num_threads) - 1;
+  const int workers = std::max(1, num_threads) - 1;
+  acks_.reset(new Ack[static_cast<size_t>(std::max(workers, 1))]);
   workers_.reserve(static_cast<size_t>(workers));
-  for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { worker_loop(); });
+  for (int i = 0; i < workers; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -28,38 +29,28 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::work_on_current_job() {
-  for (;;) {
-    int64_t c = next_chunk_.fetch_add(1, std::memory_order_relaxed);
-    if (c >= num_chunks_) break;
-    int64_t begin = c * chunk_;
-    int64_t end = std::min(n_, begin + chunk_);
-    (*fn_)(begin, end);
-    chunks_done_.fetch_add(1, std::memory_order_release);
-  }
-}
-
-void ThreadPool::worker_loop() {
-  // generation_ is odd while the dispatcher rewrites the job and even once it is published.
+void ThreadPool::worker_loop(int index) {
   uint64_t seen = 0;
-  auto ready = [&](uint64_t g) { return g != seen && (g & 1) == 0; };
   for (;;) {
     auto spin_until = std::chrono::steady_clock::now() + kSpin;
     uint64_t g;
-    while (!ready(g = generation_.load()) && !stop_.load()) {
+    for (unsigned spins = 0; (g = job_.generation.load(std::memory_order_acquire)) == seen && !stop_.load(); ++spins) {
       _mm_pause();
-      if (std::chrono::steady_clock::now() > spin_until) {
+      if ((spins & 15) == 15 && std::chrono::steady_clock::now() > spin_until) {
         std::unique_lock<std::mutex> lock(sleep_mutex_);
-        wake_.wait(lock, [&] { return ready(generation_.load()) || stop_.load(); });
+        // Registered before the generation is re-checked under the lock: the dispatcher
+        // publishes, then reads sleepers_, so either this sees the job or it is woken.
+        sleepers_.fetch_add(1);
+        wake_.wait(lock, [&] { return job_.generation.load() != seen || stop_.load(); });
+        sleepers_.fetch_sub(1);
+        spin_until = std::chrono::steady_clock::now() + kSpin;
       }
     }
     if (stop_.load()) return;
     seen = g;
-    // Announce ourselves before re-checking the generation: the dispatcher makes it odd before
-    // it waits for active_workers_ to drain, so either it sees us or we see its change.
-    active_workers_.fetch_add(1);
-    if (generation_.load() == g) work_on_current_job();
-    active_workers_.fetch_sub(1);
+    const int64_t begin = (index + 1) * job_.chunk;
+    if (begin < job_.n) (*job_.fn)(begin, std::min(job_.n, begin + job_.chunk));
+    acks_[static_cast<size_t>(index)].generation.store(g, std::memory_order_release);
   }
 }
 
@@ -67,33 +58,29 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
                               const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   grain = std::max<int64_t>(1, grain);
-  int threads = num_threads();
+  const int threads = num_threads();
   std::unique_lock<std::mutex> lock(dispatch_mutex_, std::try_to_lock);
   if (threads == 1 || n <= grain || !lock.owns_lock()) {
     fn(0, n);
     return;
   }
-  // A few chunks per thread balance uneven work without much scheduling overhead.
-  int64_t max_chunks = static_cast<int64_t>(threads) * 4;
-  int64_t chunks = std::min(max_chunks, (n + grain - 1) / grain);
-  int64_t chunk = (n + chunks - 1) / chunks;
-  chunks = (n + chunk - 1) / chunk;
+  // One part per thread, each a whole number of grains (the last may be shorter).
+  const int64_t grains = (n + grain - 1) / grain;
+  const int64_t chunk = (grains + threads - 1) / threads * grain;
 
-  generation_.fetch_add(1);  // odd: the job is being replaced
-  while (active_workers_.load() != 0) _mm_pause();
-  fn_ = &fn;
-  n_ = n;
-  chunk_ = chunk;
-  num_chunks_ = chunks;
-  chunks_done_.store(0);
-  next_chunk_.store(0);
-  {
-    std::lock_guard<std::mutex> sl(sleep_mutex_);
-    generation_.fetch_add(1);  // even: published
+  // Every worker acknowledged the previous job before the last call returned: the fields are free.
+  job_.fn = &fn;
+  job_.n = n;
+  job_.chunk = chunk;
+  const uint64_t g = job_.generation.load(std::memory_order_relaxed) + 1;
+  job_.generation.store(g, std::memory_order_seq_cst);
+  if (sleepers_.load() != 0) {
+    { std::lock_guard<std::mutex> sl(sleep_mutex_); }
+    wake_.notify_all();
   }
-  wake_.notify_all();
-  work_on_current_job();
-  while (chunks_done_.load(std::memory_order_acquire) != chunks) _mm_pause();
+  fn(0, std::min(n, chunk));
+  for (size_t w = 0; w < workers_.size(); ++w)
+    while (acks_[w].generation.load(std::memory_order_acquire) != g) _mm_pause();
 }
 
 }  // namespace quint::runtime
