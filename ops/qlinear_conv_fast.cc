@@ -246,7 +246,7 @@ class FastQConv final : public Kernel {
   // bias: y[c] = requantize(Σ_t x_t[c]·w'[t][c] + bias[c] − x_zp·Σ_t w'[t][c]).
   void init_depthwise(const QConvParams& p, x86::DwKernel dw) {
     dw_kernel_ = dw;
-    dw_channels_ = (m_ + 15) / 16 * 16;
+    dw_channels_ = (m_ + 31) / 32 * 32;
     dw_w_.assign(static_cast<size_t>(taps_total_ * dw_channels_), 0);
     bias_.assign(static_cast<size_t>(dw_channels_), 0);
     mult_.assign(static_cast<size_t>(dw_channels_), 0.0f);
@@ -263,6 +263,11 @@ class FastQConv final : public Kernel {
       const int64_t folded = static_cast<int64_t>(p.requant.int_bias(c)) - int64_t{x_zp_} * wsum;
       bias_[static_cast<size_t>(c)] = static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(folded)));
       mult_[static_cast<size_t>(c)] = p.requant.multiplier(c);
+    }
+    if (x86::DwPack pack = x86::dwconv_weight_packer(g_.isa)) {
+      std::vector<int32_t> packed(dw_w_.size());
+      pack(dw_w_.data(), static_cast<int>(taps_total_), dw_channels_, packed.data());
+      dw_w_ = std::move(packed);
     }
     zp_row_.assign(static_cast<size_t>(dw_channels_) + 64, static_cast<uint8_t>(x_zp_));
   }

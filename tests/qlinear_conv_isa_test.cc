@@ -155,7 +155,7 @@ TEST(QLinearConvIsa, DepthwiseMatchesReference) {
   // One input and one output channel per group: the dedicated depthwise kernel.
   for (uint32_t seed = 0; seed < 72; ++seed) {
     ConvCase cc;
-    cc.c = cc.m = cc.group = std::vector<int64_t>{1, 8, 17, 32, 96}[seed % 5];
+    cc.c = cc.m = cc.group = std::vector<int64_t>{1, 8, 17, 32, 96, 40, 65}[seed % 7];
     cc.kh = cc.kw = seed % 3 == 0 ? 5 : 3;
     if (seed >= 24) {  // uneven kernels, even tap counts, long rows, windows wider than the input
       cc.kh = std::vector<int64_t>{1, 2, 3, 3, 5}[seed % 5];

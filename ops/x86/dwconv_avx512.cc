@@ -1,7 +1,11 @@
-// AVX-512 depthwise microkernel: 16 channels per vector, one vpdpwssd per tap (x zero-extended
-// to int32 lanes, see dwconv.h). Along a run of output pixels (steps given) it computes four
-// pixels at a time: each tap's weights are loaded once for the four, and the four accumulators
-// are independent chains.
+// AVX-512 depthwise microkernel: 32 channels per step. The input bytes of one tap are widened
+// once to 16-bit lanes (vpmovzxbw: one shuffle for 32 channels) and multiplied against two weight
+// vectors split by channel parity (dwconv.h): int32 lane j of the "even" vector holds w'[c0+2j]
+// in its low half, of the "odd" one w'[c0+2j+1] in its high half, so vpdpwssd gives
+// x[c0+2j]·w'[c0+2j] and x[c0+2j+1]·w'[c0+2j+1] in two accumulators — exact (int16 × int16 into
+// int32) and one shuffle per tap and 32 channels instead of two. The epilogue interleaves the two
+// halves back into channel order. Along a run of output pixels (steps given) it computes four
+// pixels at a time: each tap's weights are loaded once for the four.
 #include <immintrin.h>
 
 #include "cpu.h"
@@ -15,52 +19,94 @@ struct Epilogue {
   __m512 lo, hi;
   __m512i zp;
   bool out_signed;
-  void store(uint8_t* out, __mmask16 m, __m512i acc, __m512 mult) const {
+
+  __m128i narrow(__m512i acc, __m512 mult) const {
     __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), mult);
     f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
     const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(f), zp);
-    const __m128i bytes = out_signed ? _mm512_cvtsepi32_epi8(q) : _mm512_cvtusepi32_epi8(q);
-    _mm_mask_storeu_epi8(out, m, in_register(bytes));
+    return in_register(out_signed ? _mm512_cvtsepi32_epi8(q) : _mm512_cvtusepi32_epi8(q));
+  }
+  // Stores 32 channels (fewer under the mask) from the even- and odd-channel accumulators.
+  void store(uint8_t* out, __mmask32 m, __m512i acc_even, __m512i acc_odd, __m512 mult_even, __m512 mult_odd) const {
+    const __m128i e = narrow(acc_even, mult_even), o = narrow(acc_odd, mult_odd);
+    const __m256i bytes = _mm256_set_m128i(_mm_unpackhi_epi8(e, o), _mm_unpacklo_epi8(e, o));
+    _mm256_mask_storeu_epi8(out, m, bytes);
   }
 };
 
-inline __m512i widen(__mmask16 m, const uint8_t* p) { return _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, p)); }
+inline __m512i widen16(__mmask32 m, const uint8_t* p) { return _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(m, p)); }
+
+inline __mmask32 channel_mask(int64_t left) {
+  return left >= 32 ? static_cast<__mmask32>(0xffffffffu) : static_cast<__mmask32>((1u << left) - 1);
+}
 
 }  // namespace
 
+void dwconv_avx512_pack_weights(const int32_t* plain, int taps, int64_t padded_channels, int32_t* out) {
+  for (int t = 0; t < taps; ++t)
+    for (int64_t c0 = 0; c0 < padded_channels; c0 += 32) {
+      const int32_t* src = plain + t * padded_channels + c0;
+      int32_t* dst = out + t * padded_channels + c0;
+      for (int j = 0; j < 16; ++j) {
+        dst[j] = static_cast<int32_t>(static_cast<uint32_t>(src[2 * j]) & 0xffffu);
+        dst[16 + j] = static_cast<int32_t>(static_cast<uint32_t>(src[2 * j + 1]) << 16);
+      }
+    }
+}
+
 void dwconv_avx512(const DwArgs& a) {
+  const __m512i even_idx = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i odd_idx = _mm512_add_epi32(even_idx, _mm512_set1_epi32(1));
   const Epilogue ep{_mm512_set1_ps(a.lo), _mm512_set1_ps(a.hi), _mm512_set1_epi32(a.zp), a.out_signed};
   const int taps = a.taps;
   const int64_t channels = a.channels, pc = a.padded_channels;
   const int32_t* const bias = a.bias;
   const float* const mult = a.mult;
   const int32_t* const weights = a.w;
+  // Bias and multipliers of channels c0+2j (even) and c0+2j+1 (odd).
+  auto split_bias = [&](int64_t c, __m512i* be, __m512i* bo) {
+    const __m512i lo = _mm512_loadu_si512(bias + c), hi = _mm512_loadu_si512(bias + c + 16);
+    *be = _mm512_permutex2var_epi32(lo, even_idx, hi);
+    *bo = _mm512_permutex2var_epi32(lo, odd_idx, hi);
+  };
+  auto split_mult = [&](int64_t c, __m512* me, __m512* mo) {
+    const __m512 lo = _mm512_loadu_ps(mult + c), hi = _mm512_loadu_ps(mult + c + 16);
+    *me = _mm512_permutex2var_ps(lo, even_idx, hi);
+    *mo = _mm512_permutex2var_ps(lo, odd_idx, hi);
+  };
   int p = 0;
   if (a.steps) {
     const uint8_t** rows = a.rows;
     const int64_t* steps = a.steps;
     for (; p + 4 <= a.pixels; p += 4) {
       uint8_t* out = a.out + p * channels;
-      for (int64_t c = 0; c < channels; c += 16) {
-        const int64_t left = channels - c;
-        const __mmask16 m = left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1);
-        const __m512i b = _mm512_loadu_si512(bias + c);
-        __m512i acc0 = b, acc1 = b, acc2 = b, acc3 = b;
+      for (int64_t c = 0; c < channels; c += 32) {
+        const __mmask32 m = channel_mask(channels - c);
+        __m512i be, bo;
+        split_bias(c, &be, &bo);
+        __m512i e0 = be, e1 = be, e2 = be, e3 = be, o0 = bo, o1 = bo, o2 = bo, o3 = bo;
         const int32_t* w = weights + c;
         for (int t = 0; t < taps; ++t, w += pc) {
-          const __m512i wv = _mm512_loadu_si512(w);
+          const __m512i we = _mm512_loadu_si512(w), wo = _mm512_loadu_si512(w + 16);
           const uint8_t* r = rows[t] + c;
           const int64_t s = steps[t];
-          acc0 = _mm512_dpwssd_epi32(acc0, widen(m, r), wv);
-          acc1 = _mm512_dpwssd_epi32(acc1, widen(m, r + s), wv);
-          acc2 = _mm512_dpwssd_epi32(acc2, widen(m, r + 2 * s), wv);
-          acc3 = _mm512_dpwssd_epi32(acc3, widen(m, r + 3 * s), wv);
+          const __m512i x0 = widen16(m, r), x1 = widen16(m, r + s), x2 = widen16(m, r + 2 * s),
+                        x3 = widen16(m, r + 3 * s);
+          e0 = _mm512_dpwssd_epi32(e0, x0, we);
+          o0 = _mm512_dpwssd_epi32(o0, x0, wo);
+          e1 = _mm512_dpwssd_epi32(e1, x1, we);
+          o1 = _mm512_dpwssd_epi32(o1, x1, wo);
+          e2 = _mm512_dpwssd_epi32(e2, x2, we);
+          o2 = _mm512_dpwssd_epi32(o2, x2, wo);
+          e3 = _mm512_dpwssd_epi32(e3, x3, we);
+          o3 = _mm512_dpwssd_epi32(o3, x3, wo);
         }
-        const __m512 mv = _mm512_loadu_ps(mult + c);
-        ep.store(out + c, m, acc0, mv);
-        ep.store(out + channels + c, m, acc1, mv);
-        ep.store(out + 2 * channels + c, m, acc2, mv);
-        ep.store(out + 3 * channels + c, m, acc3, mv);
+        __m512 me, mo;
+        split_mult(c, &me, &mo);
+        ep.store(out + c, m, e0, o0, me, mo);
+        ep.store(out + channels + c, m, e1, o1, me, mo);
+        ep.store(out + 2 * channels + c, m, e2, o2, me, mo);
+        ep.store(out + 3 * channels + c, m, e3, o3, me, mo);
       }
       if (p + 4 < a.pixels)
         for (int t = 0; t < taps; ++t) rows[t] += 4 * steps[t];
@@ -70,18 +116,19 @@ void dwconv_avx512(const DwArgs& a) {
   for (; p < a.pixels; ++p) {
     const uint8_t* const* rows = a.steps ? a.rows : a.rows + p * taps;
     uint8_t* out = a.out + p * channels;
-    for (int64_t c = 0; c < channels; c += 16) {
-      const int64_t left = channels - c;
-      const __mmask16 m = left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1);
-      __m512i acc0 = _mm512_loadu_si512(bias + c), acc1 = _mm512_setzero_si512();
+    for (int64_t c = 0; c < channels; c += 32) {
+      const __mmask32 m = channel_mask(channels - c);
+      __m512i e, o;
+      split_bias(c, &e, &o);
       const int32_t* w = weights + c;
-      int t = 0;
-      for (; t + 1 < taps; t += 2, w += 2 * pc) {
-        acc0 = _mm512_dpwssd_epi32(acc0, widen(m, rows[t] + c), _mm512_loadu_si512(w));
-        acc1 = _mm512_dpwssd_epi32(acc1, widen(m, rows[t + 1] + c), _mm512_loadu_si512(w + pc));
+      for (int t = 0; t < taps; ++t, w += pc) {
+        const __m512i x = widen16(m, rows[t] + c);
+        e = _mm512_dpwssd_epi32(e, x, _mm512_loadu_si512(w));
+        o = _mm512_dpwssd_epi32(o, x, _mm512_loadu_si512(w + 16));
       }
-      if (t < taps) acc0 = _mm512_dpwssd_epi32(acc0, widen(m, rows[t] + c), _mm512_loadu_si512(w));
-      ep.store(out + c, m, _mm512_add_epi32(acc0, acc1), _mm512_loadu_ps(mult + c));
+      __m512 me, mo;
+      split_mult(c, &me, &mo);
+      ep.store(out + c, m, e, o, me, mo);
     }
     if (a.steps && p + 1 < a.pixels)
       for (int t = 0; t < taps; ++t) a.rows[t] += a.steps[t];

@@ -25,6 +25,8 @@ DwKernel dwconv_kernel(Isa isa) {
   return nullptr;
 }
 
+DwPack dwconv_weight_packer(Isa isa) { return isa == Isa::Avx512Vnni ? dwconv_avx512_pack_weights : nullptr; }
+
 QAddKernel qadd_kernel(Isa isa) {
   switch (isa) {
     case Isa::Avx512Vnni: return qadd_avx512;
