@@ -83,7 +83,8 @@ void check_case(const Variant& var, const Case& cs, std::mt19937& rng, const std
   std::uniform_int_distribution<int32_t> bd(-100000, 100000);
   std::uniform_real_distribution<float> md(1e-6f, 4e-3f);
   for (int n = 0; n < cs.nr; ++n) {
-    bias[n] = cs.wrap ? (n % 2 ? INT32_MAX - bd(rng) % 1000 : INT32_MIN + bd(rng) % 1000) : bd(rng);
+    const int32_t off = std::abs(bd(rng) % 1000);  // near the int32 limits, on the inside
+    bias[n] = cs.wrap ? (n % 2 ? INT32_MAX - off : INT32_MIN + off) : bd(rng);
     if (cs.wzp) wzp[n] = s8(rng);
     switch (cs.mult_kind) {
       case 0: mult[n] = md(rng); break;
