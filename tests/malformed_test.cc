@@ -185,6 +185,29 @@ TEST(Malformed, NoGraphNoOutputs) {
   EXPECT_FAILS(Session(noout), noout, "no outputs");
 }
 
+// ONNX requires ModelProto.ir_version and, from IR version 3 on, an opset import; without them the
+// nodes' semantics are unknown (ONNX Runtime refuses such files too).
+TEST(Malformed, MissingIrVersionOrOpsetImport) {
+  ModelBuilder b;
+  b.input("x", DType::Float32, {2});
+  b.node("Relu", {"x"}, {"y"});
+  b.output("y");
+  const std::string ok = b.save("relu_ok.onnx");
+  onnx::ModelProto m = parse_model(read_file(ok));
+  onnx::ModelProto no_ir = m;
+  no_ir.clear_ir_version();
+  const std::string p1 = save_model(no_ir, "no_ir_version.onnx");
+  EXPECT_FAILS(Session(p1), p1, "no IR version");
+  onnx::ModelProto no_opset = m;
+  no_opset.clear_opset_import();
+  const std::string p2 = save_model(no_opset, "no_opset_import.onnx");
+  EXPECT_FAILS(Session(p2), p2, "imports no opset");
+  // IR version 2 predates opset imports: ai.onnx opset 1.
+  no_opset.set_ir_version(2);
+  const std::string p3 = save_model(no_opset, "ir2_no_opset.onnx");
+  EXPECT_NO_THROW(Session{p3});
+}
+
 // A node with no outputs at all (fuzz finding: the QDQ fuser indexed the inputs of such a MatMul)
 // is refused by the loader; a fusable op with too few inputs is left unfused and then refused by
 // its own build function.

@@ -147,7 +147,13 @@ Graph build_graph(onnx::ModelProto& model, const std::string& path, const std::s
       fail("opset import for domain '", d, "' has invalid version ", op.version());
     g.opsets[d] = static_cast<int>(op.version());
   }
+  // ONNX requires an IR version, and from IR version 3 on at least one opset import (ONNX
+  // Runtime refuses both too): guessing an opset would run the nodes with the wrong semantics.
+  if (model.ir_version() <= 0) fail("the model has no IR version (ModelProto.ir_version is required)");
   if (g.opsets.empty()) {
+    if (model.ir_version() >= 3)
+      fail("the model imports no opset (required from IR version 3 on; this model has IR version ",
+           model.ir_version(), ")");
     // IR version 1/2 models predate opset_import; ONNX says they mean ai.onnx opset 1.
     g.opsets["ai.onnx"] = 1;
   }
