@@ -205,8 +205,9 @@ class DynamicQuantizeKernel final : public Kernel {
     }
     const float scale = hi == lo ? 1.0f : (hi - lo) / 255.0f;
     const int32_t zp = arith::quantize_value(0.0f - lo / scale, 1.0f, 0, 0, 255);
-    ctx.out(1).data<float>()[0] = scale;
-    ctx.out(2).data<uint8_t>()[0] = static_cast<uint8_t>(zp);
+    // Outputs named "" (absent) are not written.
+    if (ctx.outputs.size() > 1 && ctx.outputs[1]) ctx.out(1).data<float>()[0] = scale;
+    if (ctx.outputs.size() > 2 && ctx.outputs[2]) ctx.out(2).data<uint8_t>()[0] = static_cast<uint8_t>(zp);
     uint8_t* y = ctx.out(0).data<uint8_t>();
     for (int64_t i = 0; i < n; ++i)
       y[i] = static_cast<uint8_t>(arith::quantize_value(x[i], scale, zp, 0, 255));
@@ -216,6 +217,9 @@ class DynamicQuantizeKernel final : public Kernel {
 std::unique_ptr<Kernel> build_dynamic_quantize(BuildContext& ctx) {
   ctx.expect_inputs(1, 1);
   ctx.expect_dtype(0, {DType::Float32}, "x");
+  // All three outputs are required (a fuzz finding: with two, the kernel wrote past the list).
+  if (ctx.num_outputs() != 3)
+    fail("DynamicQuantizeLinear has 3 outputs (y, y_scale, y_zero_point), the node has ", ctx.num_outputs());
   ctx.set_output(0, DType::UInt8, ctx.input(0).shape);
   ctx.set_output(1, DType::Float32, {});
   ctx.set_output(2, DType::UInt8, {});

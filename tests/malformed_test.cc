@@ -208,6 +208,17 @@ TEST(Malformed, MissingIrVersionOrOpsetImport) {
   EXPECT_NO_THROW(Session{p3});
 }
 
+// DynamicQuantizeLinear's three outputs are required (fuzz finding: with two, its kernel wrote
+// past the output list).
+TEST(Malformed, DynamicQuantizeLinearNeedsItsThreeOutputs) {
+  ModelBuilder b;
+  b.input("x", DType::Float32, {6});
+  b.node("DynamicQuantizeLinear", {"x"}, {"y", "s"}, {}, "", "dq");
+  b.output("y");
+  const std::string p = b.save("dynq_two_outputs.onnx");
+  EXPECT_FAILS(Session(p), p, "node 'dq'", "has 3 outputs");
+}
+
 // A node with no outputs at all (fuzz finding: the QDQ fuser indexed the inputs of such a MatMul)
 // is refused by the loader; a fusable op with too few inputs is left unfused and then refused by
 // its own build function.
