@@ -232,6 +232,14 @@ TEST(Malformed, NodesWithoutInputsOrOutputs) {
     const std::string p = b.save(std::string("bare_") + op + ".onnx");
     EXPECT_FAILS(Session(p), p, "node 'bare'", "the node has no outputs");
 
+    ModelBuilder u;
+    u.input("x", DType::Float32, {1});
+    u.node("Relu", {"x"}, {"y"}, {}, "", "relu");
+    u.node(op, {"x", "x"}, {""}, {}, "", "unnamed");
+    u.output("y");
+    const std::string pu = u.save(std::string("unnamed_") + op + ".onnx");
+    EXPECT_FAILS(Session(pu), pu, "node 'unnamed'", "first output has no name");
+
     ModelBuilder c;
     c.input("x", DType::Float32, {1, 1, 1, 1});
     c.node(op, {}, {"y"}, {}, "", "noinputs");

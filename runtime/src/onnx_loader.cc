@@ -262,6 +262,8 @@ Graph build_graph(onnx::ModelProto& model, const std::string& path, const std::s
       }
       // Every ONNX operator has at least one output; the graph passes rely on it.
       if (n.outputs.empty()) fail("the node has no outputs");
+      // Only recurrent operators (which quint does not run) may leave their first output unnamed.
+      if (n.outputs[0] < 0) fail("the node's first output has no name");
     } catch (const Error& e) {
       throw e.with_context(ectx);
     }
