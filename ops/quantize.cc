@@ -206,8 +206,8 @@ class DynamicQuantizeKernel final : public Kernel {
     const float scale = hi == lo ? 1.0f : (hi - lo) / 255.0f;
     const int32_t zp = arith::quantize_value(0.0f - lo / scale, 1.0f, 0, 0, 255);
     // Outputs named "" (absent) are not written.
-    if (ctx.outputs.size() > 1 && ctx.outputs[1]) ctx.out(1).data<float>()[0] = scale;
-    if (ctx.outputs.size() > 2 && ctx.outputs[2]) ctx.out(2).data<uint8_t>()[0] = static_cast<uint8_t>(zp);
+    if (ctx.outputs[1]) ctx.out(1).data<float>()[0] = scale;
+    if (ctx.outputs[2]) ctx.out(2).data<uint8_t>()[0] = static_cast<uint8_t>(zp);
     uint8_t* y = ctx.out(0).data<uint8_t>();
     for (int64_t i = 0; i < n; ++i)
       y[i] = static_cast<uint8_t>(arith::quantize_value(x[i], scale, zp, 0, 255));

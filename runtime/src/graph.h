@@ -33,7 +33,9 @@ struct Node {
   int opset = 0;         // the model's opset version for the domain
   Attributes attrs;
   std::vector<int> inputs;   // value indices, -1 for an absent optional input
-  std::vector<int> outputs;  // value indices, -1 for an absent optional output
+  // Value indices, -1 for an absent optional output. Never empty, and outputs[0] >= 0: the
+  // loader refuses other nodes, so passes and the planner may rely on it.
+  std::vector<int> outputs;
   std::string label() const { return name.empty() ? "(unnamed " + op_type + ")" : name; }
 };
 

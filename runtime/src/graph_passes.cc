@@ -398,8 +398,7 @@ class QdqFuser {
     std::string chain;
     for (const Node* p : parts) chain += (chain.empty() ? "" : ", ") + p->op_type;
     const Node& t = node(ni);
-    const Node* last = q ? q : &t;
-    std::string out = !last->outputs.empty() && last->outputs[0] >= 0 ? fg_.g().values[last->outputs[0]].name : "";
+    std::string out = fg_.g().values[(q ? q : &t)->outputs[0]].name;
     report_.fused.push_back(fused_op + " '" + t.label() + "' <- " + chain + (relu_folded_.count(q) ? " (+ " + relu_folded_[q] + ")" : "") +
                             " -> '" + out + "'");
   }
@@ -767,7 +766,7 @@ class QdqFuser {
       Node& n = fg_.g().nodes[ni];
       if (fg_.dead(static_cast<int>(ni)) || n.domain != "ai.onnx" || (n.op_type != "Relu" && n.op_type != "Clip"))
         continue;
-      if (n.inputs.empty() || n.inputs[0] < 0 || n.outputs.size() != 1 || n.outputs[0] < 0) continue;
+      if (n.inputs.empty() || n.inputs[0] < 0 || n.outputs.size() != 1) continue;
       const int out = n.outputs[0];
       if (fg_.graph_output(out) || fg_.consumers(out).size() != 1) continue;
       Node& q = fg_.g().nodes[fg_.consumers(out)[0]];

@@ -240,8 +240,6 @@ Plan make_plan(const Graph& g, const std::vector<Shape>& input_shapes, const Pla
                node.domain);
         fail("unsupported operator ", node.op_type, " in domain ", node.domain);
       }
-      // Every supported operator produces its first output; kernels write it unconditionally.
-      if (node.outputs.empty() || node.outputs[0] < 0) fail("the node has no (first) output");
       ops::NodeInfo info{node.name, node.op_type, node.domain, node.opset};
       std::vector<int> inputs = node.inputs;
       if (!def->layout_aware)
