@@ -772,8 +772,10 @@ std::unique_ptr<Kernel> build_constant_of_shape(BuildContext& ctx) {
   const std::vector<int64_t> shape = int_list_input(ctx, 0, "input");
   for (int64_t d : shape)
     if (d < 0) fail("shape ", shape_str(shape), " has a negative dim");
-  Tensor value = ctx.attrs().has("value") ? ctx.attrs().get_tensor("value") : Tensor::scalar<float>(0.0f);
-  if (value.numel() != 1) fail("attribute value must have exactly one element, has shape ", shape_str(value.shape()));
+  Tensor value = ctx.attrs().has("value") ? ctx.attrs().get_tensor("value") : Tensor::from_vector<float>({1}, {0.0f});
+  // "a one-element tensor"; ONNX's shape inference and ONNX Runtime want it 1-D.
+  if (value.numel() != 1 || value.shape().size() != 1)
+    fail("attribute value must be a one-element 1-D tensor, has shape ", shape_str(value.shape()));
   ctx.set_output(0, value.dtype(), shape);
   return visit_storage(value.dtype(), [&](auto tag) -> std::unique_ptr<Kernel> {
     using T = decltype(tag);

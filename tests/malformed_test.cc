@@ -206,6 +206,41 @@ TEST(Malformed, MissingIrVersionOrOpsetImport) {
   no_opset.set_ir_version(2);
   const std::string p3 = save_model(no_opset, "ir2_no_opset.onnx");
   EXPECT_NO_THROW(Session{p3});
+  // IR versions newer than quint knows.
+  onnx::ModelProto future = m;
+  future.set_ir_version(14);
+  const std::string p4 = save_model(future, "ir14.onnx");
+  EXPECT_FAILS(Session(p4), p4, "the model has IR version 14; quint reads IR versions 1 to 13");
+  // One domain imported twice: fine at one version, ambiguous at two.
+  onnx::ModelProto twice = m;
+  *twice.add_opset_import() = m.opset_import(0);
+  const std::string p5 = save_model(twice, "same_opset_twice.onnx");
+  EXPECT_NO_THROW(Session{p5});
+  twice.mutable_opset_import(1)->set_version(12);
+  const std::string p6 = save_model(twice, "two_opsets.onnx");
+  EXPECT_FAILS(Session(p6), p6, "imports domain 'ai.onnx' twice, at opsets 13 and 12");
+}
+
+// Attributes must say their type from IR version 2 on; IR version 1 models did not.
+TEST(Malformed, UntypedAttributes) {
+  ModelBuilder b;
+  b.input("x", DType::Float32, {2});
+  Attributes a;
+  a.set("alpha", 0.5f);
+  b.node("LeakyRelu", {"x"}, {"y"}, a, "", "leaky");
+  b.output("y");
+  onnx::ModelProto m = parse_model(b.bytes());
+  m.mutable_graph()->mutable_node(0)->mutable_attribute(0)->clear_type();
+  const std::string p = save_model(m, "untyped_attribute.onnx");
+  EXPECT_FAILS(Session(p), p, "node 'leaky'", "attribute 'alpha' has no type (required from IR version 2 on)");
+  m.set_ir_version(1);
+  m.clear_opset_import();
+  const std::string p1 = save_model(m, "untyped_attribute_ir1.onnx");
+  Session s(p1);
+  const Tensor x = Tensor::from_vector<float>({2}, {-2.0f, 3.0f});
+  const Tensor y = s.run({{"x", x}}).at("y");
+  EXPECT_EQ(y.data<float>()[0], -1.0f);
+  EXPECT_EQ(y.data<float>()[1], 3.0f);
 }
 
 // DynamicQuantizeLinear's three outputs are required (fuzz finding: with two, its kernel wrote
@@ -276,13 +311,13 @@ TEST(Malformed, WrongDtypes) {
   b.node("QLinearConv", {"x", "s", "z", "w", "s", "wz", "s", "z"}, {"y"}, {}, "", "qconv_float");
   b.output("y");
   const std::string p = b.save("qconv_float.onnx");
-  EXPECT_FAILS(Session(p), p, "node 'qconv_float'", "x (input 0) must be uint8 or int8, got float32");
+  EXPECT_FAILS(Session(p), p, "node 'qconv_float'", "input 0 ('x') is float32; QLinearConv (ai.onnx since opset 10) accepts uint8, int8 there");
 
   // A float scale given as int32.
   QConv q;
   q.x_scale = Tensor::scalar<int32_t>(1);
   const std::string ps = q.save("int_scale.onnx");
-  EXPECT_FAILS(Session(ps), ps, "node 'quant'", "scale must be float32");
+  EXPECT_FAILS(Session(ps), ps, "node 'quant'", "input 1 ('y_scale') is int32; QuantizeLinear (ai.onnx since opset 13) accepts float32 there");
 
   // Element type codes quint does not know, on an input and on an initializer.
   onnx::ModelProto m = parse_model(add_model().bytes());
@@ -337,13 +372,13 @@ TEST(Malformed, ZeroPointDtypeMismatch) {
   b.node("QLinearConv", {"x", "s", "bad_z", "w", "s", "wz", "s", "z"}, {"y"}, {}, "", "qconv_zp");
   b.output("y");
   const std::string p = b.save("zp_mismatch.onnx");
-  EXPECT_FAILS(Session(p), p, "node 'qconv_zp'", "x zero point must be uint8, got int8");
+  EXPECT_FAILS(Session(p), p, "node 'qconv_zp'", "input 2 ('x_zero_point') is int8 but input 0 ('x') is uint8");
 
   // int8 weights with a uint8 weight zero point.
   QConv q;
   q.w_zp = Tensor::scalar<uint8_t>(0);
   const std::string pw = q.save("wzp_mismatch.onnx");
-  EXPECT_FAILS(Session(pw), pw, "node 'qconv'", "w zero point must be int8, got uint8");
+  EXPECT_FAILS(Session(pw), pw, "node 'qconv'", "input 5 ('w_zero_point') is uint8 but input 3 ('w') is int8");
 
   // DequantizeLinear of int8 data with a uint8 zero point.
   ModelBuilder d;
@@ -352,7 +387,7 @@ TEST(Malformed, ZeroPointDtypeMismatch) {
   d.node("DequantizeLinear", {"x", "s", "z"}, {"y"}, {}, "", "dq");
   d.output("y");
   const std::string pd = d.save("dq_zp_mismatch.onnx");
-  EXPECT_FAILS(Session(pd), pd, "node 'dq'", "x_zero_point must have the type of x (int8), got uint8");
+  EXPECT_FAILS(Session(pd), pd, "node 'dq'", "input 2 ('x_zero_point') is uint8 but input 0 ('x') is int8");
 }
 
 TEST(Malformed, ShapeMismatches) {
@@ -829,7 +864,7 @@ TEST(Malformed, InvalidConvAttributes) {
       {[] { Attributes a; a.set("group", int64_t{3}); return a; }(), 3, 3, 4, "group 3 does not divide the input channels 4"},
       {[] { Attributes a; a.set("group", int64_t{0}); return a; }(), 3, 1, 4, "group must be >= 1"},
       {[] { Attributes a; a.set("auto_pad", std::string("SIDEWAYS")); return a; }(), 3, 1, 4, "auto_pad 'SIDEWAYS'"},
-      {[] { Attributes a; a.set("strides", int64_t{2}); return a; }(), 3, 1, 4, "should be a list of ints but is int"},
+      {[] { Attributes a; a.set("strides", int64_t{2}); return a; }(), 3, 1, 4, "attribute 'strides' is an int; Conv (ai.onnx since opset 11) wants a list of ints"},
   };
   int i = 0;
   for (const Case& c : cases) {

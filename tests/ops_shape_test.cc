@@ -540,6 +540,9 @@ TEST(ShapeOps, ShapeSizeConstantOfShape) {
   c = run_op(op("ConstantOfShape", 9, {cst(Tensor(DType::Int64, {0}))}, a))[0];
   EXPECT_EQ(c.shape(), Shape{});
   expect_error(op("ConstantOfShape", 9, {cst(i64({-1}))}), "negative");
+  Attributes scalar_value;
+  scalar_value.set("value", Tensor::scalar<float>(1.0f));
+  expect_error(op("ConstantOfShape", 9, {cst(i64({3}))}, scalar_value), "one-element 1-D tensor, has shape []");
   expect_error(op("ConstantOfShape", 9, {dyn(i64({1}))}), "must be a constant");
 }
 

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "graph.h"
+#include "op_schema.h"
 #include "tensor_proto.h"
 
 namespace quint::runtime {
@@ -34,6 +35,11 @@ int Graph::add_value(const std::string& name) {
 }
 
 namespace {
+
+// The newest ai.onnx opset whose operators quint implements as specified.
+constexpr int64_t kMaxOnnxOpset = 18;
+// The newest IR version (as ONNX Runtime 1.30). Newer ones may change what fields mean.
+constexpr int64_t kMaxIrVersion = 13;
 
 std::string canonical_domain(const std::string& d) { return d.empty() || d == "ai.onnx" ? "ai.onnx" : d; }
 
@@ -67,7 +73,7 @@ void read_type(const onnx::ValueInfoProto& vi, Value& v, const std::string& what
 
 // The attribute's value; a tensor's raw_data is moved out of the proto (read once, never kept twice:
 // QDQ exports hold all their weights in Constant nodes).
-AttributeValue read_attribute(onnx::AttributeProto& a, const TensorReadContext& tctx) {
+AttributeValue read_attribute(onnx::AttributeProto& a, const TensorReadContext& tctx, int64_t ir_version) {
   if (!a.ref_attr_name().empty())
     fail("attribute '", a.name(), "' refers to a function attribute; functions are not supported");
   using AP = onnx::AttributeProto;
@@ -83,7 +89,9 @@ AttributeValue read_attribute(onnx::AttributeProto& a, const TensorReadContext& 
     case AP::GRAPHS:
       fail("attribute '", a.name(), "' is a subgraph; control flow (If, Loop, Scan) is not supported");
     case AP::UNDEFINED:
-      // Old producers omit the type; infer it from the one populated field.
+      // ONNX requires the type from IR version 2 on (ONNX Runtime refuses untyped attributes);
+      // IR version 1 producers omitted it: infer it from the one populated field.
+      if (ir_version >= 2) fail("attribute '", a.name(), "' has no type (required from IR version 2 on)");
       if (a.has_i()) return a.i();
       if (a.has_f()) return a.f();
       if (a.has_s()) return a.s();
@@ -145,11 +153,22 @@ Graph build_graph(onnx::ModelProto& model, const std::string& path, const std::s
     std::string d = canonical_domain(op.domain());
     if (op.version() < 1 || op.version() > 10000)
       fail("opset import for domain '", d, "' has invalid version ", op.version());
-    g.opsets[d] = static_cast<int>(op.version());
+    // Newer opsets change operators quint knows (Cast, Pad, QuantizeLinear ... in 19): running
+    // them with older semantics could be silently wrong.
+    if (d == "ai.onnx" && op.version() > kMaxOnnxOpset)
+      fail("the model imports ai.onnx opset ", op.version(), "; quint implements opsets 1 to ", kMaxOnnxOpset,
+           " (export with opset_version=", kMaxOnnxOpset, " or lower)");
+    if (d == "com.microsoft" && op.version() != 1)
+      fail("the model imports com.microsoft opset ", op.version(), "; quint implements version 1");
+    auto [it, fresh] = g.opsets.emplace(d, static_cast<int>(op.version()));
+    if (!fresh && it->second != op.version())
+      fail("the model imports domain '", d, "' twice, at opsets ", it->second, " and ", op.version());
   }
   // ONNX requires an IR version, and from IR version 3 on at least one opset import (ONNX
   // Runtime refuses both too): guessing an opset would run the nodes with the wrong semantics.
   if (model.ir_version() <= 0) fail("the model has no IR version (ModelProto.ir_version is required)");
+  if (model.ir_version() > kMaxIrVersion)
+    fail("the model has IR version ", model.ir_version(), "; quint reads IR versions 1 to ", kMaxIrVersion);
   if (g.opsets.empty()) {
     if (model.ir_version() >= 3)
       fail("the model imports no opset (required from IR version 3 on; this model has IR version ",
@@ -221,7 +240,7 @@ Graph build_graph(onnx::ModelProto& model, const std::string& path, const std::s
       for (auto& a : *model.mutable_graph()->mutable_node(ni)->mutable_attribute()) {
         if (a.name().empty()) fail("an attribute has an empty name");
         if (n.attrs.has(a.name())) fail("attribute '", a.name(), "' appears twice");
-        n.attrs.set(a.name(), read_attribute(a, tctx));
+        n.attrs.set(a.name(), read_attribute(a, tctx, g.ir_version));
       }
       for (const auto& name : np.input()) {
         if (name.empty()) {
@@ -264,6 +283,9 @@ Graph build_graph(onnx::ModelProto& model, const std::string& path, const std::s
       if (n.outputs.empty()) fail("the node has no outputs");
       // Only recurrent operators (which quint does not run) may leave their first output unnamed.
       if (n.outputs[0] < 0) fail("the node's first output has no name");
+      // Attributes, input and output counts against the operator's ONNX schema (operators quint
+      // does not run are reported by the planner, with every other unsupported node).
+      if (const OpSchema* schema = find_op_schema(n.domain, n.op_type, n.opset)) check_node_schema(*schema, n);
     } catch (const Error& e) {
       throw e.with_context(ectx);
     }
