@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <mutex>
 #include <new>
@@ -54,6 +55,18 @@ Pool& pool() {
 
 }  // namespace
 #endif
+
+std::shared_ptr<void> map_huge(size_t bytes) {
+  if (bytes == 0) bytes = 1;
+#ifdef QUINT_ASAN
+  void* mem = std::calloc(1, bytes);
+  if (!mem) return nullptr;
+  return std::shared_ptr<void>(mem, [](void* q) { std::free(q); });
+#else
+  if (bytes > SIZE_MAX - kHuge) return nullptr;
+  return map_region((bytes + kHuge - 1) / kHuge * kHuge);
+#endif
+}
 
 void PackedMemory::allocate(size_t bytes) {
 #ifdef QUINT_ASAN

@@ -25,4 +25,9 @@ class PackedMemory {
   int8_t* data_ = nullptr;
 };
 
+// At least `bytes` of zero-filled memory on its own, advised for huge pages like the regions
+// above (a heap block under AddressSanitizer); nullptr when the system refuses it. The loader
+// reads model files into it.
+std::shared_ptr<void> map_huge(size_t bytes);
+
 }  // namespace quint::ops

@@ -81,20 +81,26 @@ Tensor read_external(const onnx::TensorProto& p, const TensorReadContext& ctx, D
 }  // namespace
 
 namespace {
-Tensor from_proto(const onnx::TensorProto& p, const TensorReadContext& ctx, std::string* stealable_raw);
+Tensor from_proto(const onnx::TensorProto& p, const TensorReadContext& ctx, std::string* stealable_raw,
+                  const RawBytes* lifted);
 }  // namespace
 
 Tensor tensor_from_proto(const onnx::TensorProto& p, const TensorReadContext& ctx) {
-  return from_proto(p, ctx, nullptr);
+  return from_proto(p, ctx, nullptr, nullptr);
 }
 
 Tensor tensor_from_proto(onnx::TensorProto&& p, const TensorReadContext& ctx) {
-  return from_proto(p, ctx, p.has_raw_data() ? p.mutable_raw_data() : nullptr);
+  return from_proto(p, ctx, p.has_raw_data() ? p.mutable_raw_data() : nullptr, nullptr);
+}
+
+Tensor tensor_from_proto(onnx::TensorProto&& p, const TensorReadContext& ctx, const RawBytes& raw) {
+  return from_proto(p, ctx, nullptr, &raw);
 }
 
 namespace {
 
-Tensor from_proto(const onnx::TensorProto& p, const TensorReadContext& ctx, std::string* stealable_raw) {
+Tensor from_proto(const onnx::TensorProto& p, const TensorReadContext& ctx, std::string* stealable_raw,
+                  const RawBytes* lifted) {
   if (p.has_segment()) fail("segmented tensors are not supported");
   if (!dtype_is_known(p.data_type()))
     fail("unsupported or undefined element type code ", p.data_type());
@@ -119,11 +125,17 @@ Tensor from_proto(const onnx::TensorProto& p, const TensorReadContext& ctx, std:
   if (p.has_raw_data()) {
     if (dt == DType::String) fail("string tensors cannot use raw_data");
     const size_t need = static_cast<size_t>(n) * es;
-    if (p.raw_data().size() != need)
-      fail("raw_data has ", p.raw_data().size(), " bytes but shape ", shape_str(shape), " of ",
+    const char* raw = lifted ? lifted->data : p.raw_data().data();
+    const size_t raw_size = lifted ? lifted->size : p.raw_data().size();
+    if (raw_size != need)
+      fail("raw_data has ", raw_size, " bytes but shape ", shape_str(shape), " of ",
            dtype_name(dt), " needs ", need);
     Tensor t;
-    if (stealable_raw && need > 0) {
+    if (lifted && lifted->owner && need > 0 && reinterpret_cast<uintptr_t>(raw) % es == 0) {
+      // Point into the loader's copy of the file (kept alive by the tensor).
+      void* data = const_cast<char*>(raw);
+      t = Tensor::adopt(dt, shape, lifted->owner, data);
+    } else if (stealable_raw && need > 0) {
       // Take the protobuf's buffer over: the tensor points into a string it now owns.
       auto buf = std::make_shared<std::string>();
       buf->swap(*stealable_raw);
@@ -131,7 +143,7 @@ Tensor from_proto(const onnx::TensorProto& p, const TensorReadContext& ctx, std:
       t = Tensor::adopt(dt, shape, std::move(buf), data);
     } else {
       t = Tensor::uninitialized(dt, shape);
-      if (n > 0) std::memcpy(t.raw(), p.raw_data().data(), need);
+      if (n > 0) std::memcpy(t.raw(), raw, need);
     }
     if (dt == DType::Bool) {
       auto* b = static_cast<uint8_t*>(t.raw());
