@@ -892,6 +892,16 @@ TEST(Malformed, InvalidPoolAndShapeAttributes) {
   const std::string pp = p.save("pool_kernel.onnx");
   EXPECT_FAILS(Session(pp), pp, "node 'pool'", "larger than the padded input");
 
+  // An empty kernel_shape is not a 1x1 window (ONNX Runtime comparison: quint ran it as one).
+  ModelBuilder pe;
+  pe.input("x", DType::Float32, {1, 1, 4, 4});
+  Attributes empty;
+  empty.set("kernel_shape", std::vector<int64_t>{});
+  pe.node("AveragePool", {"x"}, {"y"}, empty, "", "pool");
+  pe.output("y");
+  const std::string ppe = pe.save("pool_empty_kernel.onnx");
+  EXPECT_FAILS(Session(ppe), ppe, "node 'pool'", "attribute 'kernel_shape' has 0 values, expected 2");
+
   // A 3-D pool window of 2^93 taps (each dim just within the per-dim bound) over one element.
   const int64_t k = int64_t{1} << 31;
   ModelBuilder p3;
