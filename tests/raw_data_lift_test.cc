@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
 
+#include <cstring>
 #include <random>
 
 #include "model_builder.h"
@@ -63,6 +64,27 @@ TEST(RawDataLift, SkeletonParsesToTheSameModel) {
   EXPECT_EQ(k.raw_data(), "");
   k.set_raw_data(bytes.substr(span_k.offset, span_k.size));
   EXPECT_EQ(skeleton.SerializeAsString(), original.SerializeAsString());
+}
+
+TEST(RawDataLift, NotWorthItUnlessThePayloadsAreMostOfTheModel) {
+  const std::string bytes = conv_model().bytes();
+  // With 4 KiB as the threshold only w (4608 of ~7.5 K bytes) would be lifted: more than half.
+  EXPECT_TRUE(lift_raw_data(bytes.data(), bytes.size(), 4096));
+  // With 8 KiB nothing would be: parse the bytes as they are, rather than copy them to a skeleton.
+  EXPECT_FALSE(lift_raw_data(bytes.data(), bytes.size(), 8192));
+  // The same model with its weights as float_data (no raw_data at all).
+  onnx::ModelProto m;
+  ASSERT_TRUE(m.ParseFromString(bytes));
+  onnx::TensorProto& w = *m.mutable_graph()->mutable_initializer(0);
+  const std::string raw = w.raw_data();
+  w.clear_raw_data();
+  for (size_t i = 0; i < raw.size(); i += 4) {
+    float f;
+    std::memcpy(&f, raw.data() + i, 4);
+    w.add_float_data(f);
+  }
+  const std::string as_floats = m.SerializeAsString();
+  EXPECT_FALSE(lift_raw_data(as_floats.data(), as_floats.size(), 1024));
 }
 
 TEST(RawDataLift, UnusualFramingFallsBack) {

@@ -431,12 +431,10 @@ Graph parse_and_build(const char* data, size_t size, std::shared_ptr<void> owner
   if (lifted && model.ParseFromArray(lifted->skeleton.data(), static_cast<int>(lifted->skeleton.size()))) {
     source.model = &*lifted;
     source.base = data;
-    // Tensors keep the whole buffer alive: worth it when they are most of it. (Under
-    // AddressSanitizer each tensor gets a block of its own, so that overruns are caught.)
-    size_t lifted_bytes = 0;
-    for (const auto& [k, span] : lifted->initializers) lifted_bytes += span.size;
-    for (const auto& [k, span] : lifted->attribute_tensors) lifted_bytes += span.size;
-    if (!kAsan && lifted_bytes >= size / 2) source.owner = std::move(owner);
+    // Tensors keep the whole buffer alive, which the lifted payloads are most of (see
+    // lift_raw_data). Under AddressSanitizer each tensor gets a block of its own instead, so that
+    // overruns are caught.
+    if (!kAsan) source.owner = std::move(owner);
   } else {
     model.Clear();
     if (!model.ParseFromArray(data, static_cast<int>(size))) throw Error(kParseFailed, {path});

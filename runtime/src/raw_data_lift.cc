@@ -80,10 +80,16 @@ void write_varint(std::string& out, uint64_t v) {
   out.push_back(static_cast<char>(v));
 }
 
-void write_message_field(std::string& out, uint32_t number, const std::string& payload) {
-  write_varint(out, uint64_t{number} << 3 | kLen);
-  write_varint(out, payload.size());
-  out += payload;
+// Writes the field (nothing in a counting pass, out == nullptr).
+void write_message_field(std::string* out, uint32_t number, const std::string& payload) {
+  if (!out) return;
+  write_varint(*out, uint64_t{number} << 3 | kLen);
+  write_varint(*out, payload.size());
+  *out += payload;
+}
+
+void copy_field(std::string* out, const Field& f) {
+  if (out) out->append(f.begin, f.end);
 }
 
 class Lifter {
@@ -91,7 +97,7 @@ class Lifter {
   Lifter(const char* base, size_t min_size, LiftedModel& result)
       : base_(base), min_size_(min_size), result_(result) {}
 
-  bool model(const char* p, const char* end, std::string& out) {
+  bool model(const char* p, const char* end, std::string* out) {
     bool seen_graph = false;
     Field f;
     while (p < end) {
@@ -100,17 +106,17 @@ class Lifter {
         if (seen_graph) return false;  // protobuf would merge the two graphs
         seen_graph = true;
         std::string sub;
-        if (!graph(f.payload, f.payload + f.length, sub)) return false;
+        if (!graph(f.payload, f.payload + f.length, out ? &sub : nullptr)) return false;
         write_message_field(out, f.number, sub);
       } else {
-        out.append(f.begin, f.end);
+        copy_field(out, f);
       }
     }
     return true;
   }
 
  private:
-  bool graph(const char* p, const char* end, std::string& out) {
+  bool graph(const char* p, const char* end, std::string* out) {
     size_t node = 0, initializer = 0;
     Field f;
     while (p < end) {
@@ -118,23 +124,23 @@ class Lifter {
       if (f.number == kGraphInitializer && f.wire == kLen) {
         std::string sub;
         LiftedModel::Span span;
-        if (!tensor(f.payload, f.payload + f.length, sub, span)) return false;
+        if (!tensor(f.payload, f.payload + f.length, out ? &sub : nullptr, span)) return false;
         if (span.size) result_.initializers[initializer] = span;
         ++initializer;
         write_message_field(out, f.number, sub);
       } else if (f.number == kGraphNode && f.wire == kLen) {
         std::string sub;
-        if (!node_proto(f.payload, f.payload + f.length, node, sub)) return false;
+        if (!node_proto(f.payload, f.payload + f.length, node, out ? &sub : nullptr)) return false;
         ++node;
         write_message_field(out, f.number, sub);
       } else {
-        out.append(f.begin, f.end);
+        copy_field(out, f);
       }
     }
     return true;
   }
 
-  bool node_proto(const char* p, const char* end, size_t node, std::string& out) {
+  bool node_proto(const char* p, const char* end, size_t node, std::string* out) {
     size_t attribute = 0;
     Field f;
     while (p < end) {
@@ -142,18 +148,18 @@ class Lifter {
       if (f.number == kNodeAttribute && f.wire == kLen) {
         std::string sub;
         LiftedModel::Span span;
-        if (!attribute_proto(f.payload, f.payload + f.length, sub, span)) return false;
+        if (!attribute_proto(f.payload, f.payload + f.length, out ? &sub : nullptr, span)) return false;
         if (span.size) result_.attribute_tensors[{node, attribute}] = span;
         ++attribute;
         write_message_field(out, f.number, sub);
       } else {
-        out.append(f.begin, f.end);
+        copy_field(out, f);
       }
     }
     return true;
   }
 
-  bool attribute_proto(const char* p, const char* end, std::string& out, LiftedModel::Span& span) {
+  bool attribute_proto(const char* p, const char* end, std::string* out, LiftedModel::Span& span) {
     bool seen_tensor = false;
     Field f;
     while (p < end) {
@@ -162,16 +168,16 @@ class Lifter {
         if (seen_tensor) return false;  // protobuf would merge the two tensors
         seen_tensor = true;
         std::string sub;
-        if (!tensor(f.payload, f.payload + f.length, sub, span)) return false;
+        if (!tensor(f.payload, f.payload + f.length, out ? &sub : nullptr, span)) return false;
         write_message_field(out, f.number, sub);
       } else {
-        out.append(f.begin, f.end);
+        copy_field(out, f);
       }
     }
     return true;
   }
 
-  bool tensor(const char* p, const char* end, std::string& out, LiftedModel::Span& span) {
+  bool tensor(const char* p, const char* end, std::string* out, LiftedModel::Span& span) {
     bool seen_raw = false;
     Field f;
     while (p < end) {
@@ -185,7 +191,7 @@ class Lifter {
           continue;
         }
       }
-      out.append(f.begin, f.end);
+      copy_field(out, f);
     }
     return true;
   }
@@ -201,7 +207,16 @@ std::optional<LiftedModel> lift_raw_data(const char* data, size_t size, size_t m
   if (min_size == 0) min_size = 1;  // an empty payload is never worth lifting
   LiftedModel result;
   Lifter lifter(data, min_size, result);
-  if (!lifter.model(data, data + size, result.skeleton)) return std::nullopt;
+  // A counting pass first: the skeleton is written only when it is much smaller than the model
+  // (otherwise it would be a second copy of it, for nothing).
+  if (!lifter.model(data, data + size, nullptr)) return std::nullopt;
+  size_t lifted = 0;
+  for (const auto& [k, span] : result.initializers) lifted += span.size;
+  for (const auto& [k, span] : result.attribute_tensors) lifted += span.size;
+  if (lifted < size / 2) return std::nullopt;
+  result.initializers.clear();
+  result.attribute_tensors.clear();
+  if (!lifter.model(data, data + size, &result.skeleton)) return std::nullopt;
   return result;
 }
 

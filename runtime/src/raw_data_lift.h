@@ -24,10 +24,11 @@ struct LiftedModel {
   std::map<std::pair<size_t, size_t>, Span> attribute_tensors; // by (node index, attribute index)
 };
 
-// Lifts every raw_data of at least `min_size` bytes. Returns nullopt when the bytes are not
-// plainly framed (truncated or malformed fields, groups) or repeat a singular field on the way to
-// a raw_data (which protobuf would merge): the caller then parses the original bytes, whose
-// meaning (and error) protobuf decides as usual.
+// Lifts every raw_data of at least `min_size` bytes. Returns nullopt when the lifted payloads
+// would be less than half the bytes (the skeleton would be a second copy of most of the model),
+// when the bytes are not plainly framed (truncated or malformed fields, groups), or when they
+// repeat a singular field on the way to a raw_data (which protobuf would merge): the caller then
+// parses the original bytes, whose meaning (and error) protobuf decides as usual.
 std::optional<LiftedModel> lift_raw_data(const char* data, size_t size, size_t min_size);
 
 }  // namespace quint::runtime
