@@ -72,15 +72,14 @@ void read_type(const onnx::ValueInfoProto& vi, Value& v, const std::string& what
   }
 }
 
-// The attribute's value; a tensor's raw_data is moved out of the proto (read once, never kept twice:
-// QDQ exports hold all their weights in Constant nodes).
 // Where the lifted raw_data payloads of a parsed skeleton are (see raw_data_lift.h).
 struct LiftedSource {
   const LiftedModel* model = nullptr;  // nullptr: the proto holds every raw_data itself
   const char* base = nullptr;          // the original bytes
   std::shared_ptr<void> owner;         // keeps them alive; nullptr: tensors copy them
 
-  std::optional<RawBytes> find(const std::map<size_t, LiftedModel::Span>& spans, size_t key) const {
+  template <class Key>
+  std::optional<RawBytes> find(const std::map<Key, LiftedModel::Span>& spans, const Key& key) const {
     auto it = spans.find(key);
     if (it == spans.end()) return std::nullopt;
     return RawBytes{base + it->second.offset, it->second.size, owner};
@@ -89,17 +88,17 @@ struct LiftedSource {
     return model ? find(model->initializers, i) : std::nullopt;
   }
   std::optional<RawBytes> attribute_tensor(size_t node, size_t attribute) const {
-    if (!model) return std::nullopt;
-    auto it = model->attribute_tensors.find({node, attribute});
-    if (it == model->attribute_tensors.end()) return std::nullopt;
-    return RawBytes{base + it->second.offset, it->second.size, owner};
+    return model ? find(model->attribute_tensors, std::pair<size_t, size_t>(node, attribute)) : std::nullopt;
   }
 };
 
+// A tensor proto's value; its raw_data is moved out of the proto or read where it was lifted to
+// (read once, never kept twice: QDQ exports hold all their weights in Constant nodes).
 Tensor read_tensor(onnx::TensorProto&& t, const TensorReadContext& tctx, const std::optional<RawBytes>& raw) {
   return raw ? tensor_from_proto(std::move(t), tctx, *raw) : tensor_from_proto(std::move(t), tctx);
 }
 
+// The attribute's value; `raw` is the lifted payload of its tensor, if any.
 AttributeValue read_attribute(onnx::AttributeProto& a, const TensorReadContext& tctx, int64_t ir_version,
                               const std::optional<RawBytes>& raw) {
   if (!a.ref_attr_name().empty())
