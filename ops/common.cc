@@ -86,9 +86,11 @@ WindowGeometry window_geometry(const BuildContext& ctx, const Shape& input_shape
     return v;
   };
   // An empty kernel_shape is not "the default" (there is none): ONNX Runtime refuses it too.
-  std::vector<int64_t> ks = a.has("kernel_shape") ? a.get_ints("kernel_shape") : kernel;
-  if (a.has("kernel_shape") && ks.size() != static_cast<size_t>(r))
-    fail("attribute 'kernel_shape' has ", ks.size(), " values, expected ", r);
+  std::vector<int64_t> ks = kernel;
+  if (a.has("kernel_shape")) {
+    ks = a.get_ints("kernel_shape");
+    if (ks.size() != static_cast<size_t>(r)) fail("attribute 'kernel_shape' has ", ks.size(), " values, expected ", r);
+  }
   if (ks.size() != static_cast<size_t>(r))
     fail("kernel has ", ks.size(), " spatial dims but the input has ", r);
   if (!kernel.empty() && ks != kernel)

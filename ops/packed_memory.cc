@@ -7,14 +7,6 @@
 #include <mutex>
 #include <new>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define QUINT_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define QUINT_ASAN 1
-#endif
-#endif
-
 namespace quint::ops {
 
 #ifndef QUINT_ASAN

@@ -11,7 +11,23 @@
 #include <cstdint>
 #include <memory>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define QUINT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define QUINT_ASAN 1
+#endif
+#endif
+
 namespace quint::ops {
+
+// Built with AddressSanitizer: buffers that would share memory get heap blocks of their own
+// instead, so that reading past one is reported.
+#ifdef QUINT_ASAN
+inline constexpr bool kAddressSanitizer = true;
+#else
+inline constexpr bool kAddressSanitizer = false;
+#endif
 
 class PackedMemory {
  public:

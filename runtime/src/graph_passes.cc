@@ -54,12 +54,7 @@ int fold_constants(Graph& g, const ops::KernelOptions& options, bool keep_dequan
     }
     std::vector<Tensor> outs;
     try {
-      if (const OpSchema* schema = find_op_schema(n.domain, n.op_type, n.opset)) {
-        std::vector<DType> types(n.inputs.size(), DType::Undefined);
-        for (size_t k = 0; k < n.inputs.size(); ++k)
-          if (ptrs[k]) types[k] = ptrs[k]->dtype;
-        check_input_types(*schema, types);
-      }
+      check_input_types(n.domain, n.op_type, n.opset, ptrs);
       ops::BuildContext ctx(info, n.attrs, ptrs, n.outputs.size(), options, nullptr);
       std::unique_ptr<ops::Kernel> kernel = def->build(ctx);
       for (size_t k = 0; k < n.outputs.size(); ++k) {

@@ -401,18 +401,6 @@ Graph build_graph(onnx::ModelProto& model, const std::string& path, const std::s
 
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kAsan = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kAsan = true;
-#else
-constexpr bool kAsan = false;
-#endif
-#else
-constexpr bool kAsan = false;
-#endif
-
 // Payloads smaller than this stay in the protobuf (copying them is cheaper than a lookup).
 constexpr size_t kLiftBytes = 4096;
 
@@ -433,7 +421,7 @@ Graph parse_and_build(const char* data, size_t size, std::shared_ptr<void> owner
     // Tensors keep the whole buffer alive, which the lifted payloads are most of (see
     // lift_raw_data). Under AddressSanitizer each tensor gets a block of its own instead, so that
     // overruns are caught.
-    if (!kAsan) source.owner = std::move(owner);
+    if (!ops::kAddressSanitizer) source.owner = std::move(owner);
   } else {
     model.Clear();
     if (!model.ParseFromArray(data, static_cast<int>(size))) throw Error(kParseFailed, {path});

@@ -67,6 +67,13 @@ std::string count_range(int lo, int hi, const char* noun) {
   return cat(lo, " to ", hi, " ", noun, "s");
 }
 
+const std::vector<OpSchema>& all_op_schemas() {
+  static const std::vector<OpSchema> schemas = {
+#include "op_schemas.inc"
+  };
+  return schemas;
+}
+
 }  // namespace
 
 int OpSchema::min_inputs() const {
@@ -80,13 +87,6 @@ int OpSchema::min_inputs() const {
 int OpSchema::max_inputs() const {
   if (!inputs.empty() && inputs.back().option == '*') return kUnbounded;
   return static_cast<int>(inputs.size());
-}
-
-const std::vector<OpSchema>& all_op_schemas() {
-  static const std::vector<OpSchema> schemas = {
-#include "op_schemas.inc"
-  };
-  return schemas;
 }
 
 const OpSchema* find_op_schema(const std::string& domain, const std::string& op_type, int opset) {
@@ -136,7 +136,14 @@ void check_node_schema(const OpSchema& s, const Node& node) {
     fail("the node has ", n_out, " outputs; ", title(s), " has ", count_range(s.min_outputs, s.max_outputs, "output"));
 }
 
-void check_input_types(const OpSchema& s, const std::vector<DType>& types) {
+void check_input_types(const std::string& domain, const std::string& op_type, int opset,
+                       const std::vector<const ops::ValueInfo*>& inputs) {
+  const OpSchema* schema = find_op_schema(domain, op_type, opset);
+  if (!schema) return;
+  const OpSchema& s = *schema;
+  std::vector<DType> types(inputs.size(), DType::Undefined);
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (inputs[i]) types[i] = inputs[i]->dtype;
   std::map<std::string, size_t> bound;  // type parameter -> first input bound to it
   for (size_t i = 0; i < types.size(); ++i) {
     if (types[i] == DType::Undefined) continue;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "graph.h"
+#include "quint/ops/op.h"
 
 namespace quint::runtime {
 
@@ -42,15 +43,15 @@ struct OpSchema {
 // The schema in force for op_type at the model's opset (the newest since_version <= opset), or
 // nullptr when quint has none (an operator it does not run, or an opset before its first version).
 const OpSchema* find_op_schema(const std::string& domain, const std::string& op_type, int opset);
-// Every schema, for tests.
-const std::vector<OpSchema>& all_op_schemas();
-
 // Attribute names, kinds and presence; input and output counts; no empty name for a required
 // input. Fails with a message naming what is wrong (the caller adds the node).
 void check_node_schema(const OpSchema& schema, const Node& node);
 
-// Input element types against the schema's constraints, including that inputs bound to one type
-// parameter have the same type. `types[i]` is Undefined for an absent input.
-void check_input_types(const OpSchema& schema, const std::vector<DType>& types);
+// The node's input element types against its operator's schema at `opset` (nothing to check when
+// quint has no schema for it), including that inputs bound to one type parameter have the same
+// type. `inputs[i]` is nullptr for an absent input. For the planner and constant folding, which
+// know the types.
+void check_input_types(const std::string& domain, const std::string& op_type, int opset,
+                       const std::vector<const ops::ValueInfo*>& inputs);
 
 }  // namespace quint::runtime

@@ -257,12 +257,7 @@ Plan make_plan(const Graph& g, const std::vector<Shape>& input_shapes, const Pla
         }
       };
       describe_inputs();
-      if (const OpSchema* schema = find_op_schema(node.domain, node.op_type, node.opset)) {
-        std::vector<DType> types(inputs.size(), DType::Undefined);
-        for (size_t k = 0; k < inputs.size(); ++k)
-          if (in_ptrs[k]) types[k] = in_ptrs[k]->dtype;
-        check_input_types(*schema, types);
-      }
+      check_input_types(node.domain, node.op_type, node.opset, in_ptrs);
       InitializerExtras extras(g, node.name);
       std::optional<ops::BuildContext> built;
       std::unique_ptr<ops::Kernel> kernel;
