@@ -20,6 +20,7 @@
 #include "qlinear_conv.h"
 #include "packed_memory.h"
 #include "x86/dwconv.h"
+#include "x86/interleave.h"
 
 namespace quint::ops {
 
@@ -28,7 +29,7 @@ namespace {
 class FastQConv final : public Kernel {
  public:
   FastQConv(const QConvParams& p, const x86::QGemmKernel& gemm, x86::DwKernel dw, bool input_nhwc)
-      : g_(gemm), input_nhwc_(input_nhwc) {
+      : g_(gemm), interleave3_(x86::interleave3_kernel(gemm.isa)), input_nhwc_(input_nhwc) {
     const ConvShape& s = p.shape;
     const WindowGeometry& geo = s.geom;
     batch_ = s.batch;
@@ -355,7 +356,7 @@ class FastQConv final : public Kernel {
         std::memset(row + (PW + W) * C, fill, static_cast<size_t>((WP - PW - W) * C));
         uint8_t* dst = row + PW * C;
         if (input_nhwc_) flip_copy(x + (n * H + ih) * W * C, dst, W * C, flip);
-        else nchw_row_to_nhwc(x + (n * C * H + ih) * W, H * W, C, W, flip, dst);
+        else nchw_row_to_nhwc(x + (n * C * H + ih) * W, H * W, C, W, flip, dst, interleave3_);
       }
     }
     return buf;
@@ -367,7 +368,11 @@ class FastQConv final : public Kernel {
   }
   // One image row from C planes (`plane` bytes apart) into W pixels of C channels.
   static void nchw_row_to_nhwc(const uint8_t* __restrict src, int64_t plane, int64_t C, int64_t W, uint8_t flip,
-                               uint8_t* __restrict dst) {
+                               uint8_t* __restrict dst, x86::Interleave3Kernel interleave3) {
+    if (C == 3 && interleave3) {  // the RGB stem, in vectors
+      interleave3(src, src + plane, src + 2 * plane, W, flip, dst);
+      return;
+    }
     if (C == 3) {  // the RGB stem: one pass
       const uint8_t* __restrict r = src;
       const uint8_t* __restrict g = src + plane;
@@ -441,6 +446,7 @@ class FastQConv final : public Kernel {
   }
 
   const x86::QGemmKernel& g_;
+  x86::Interleave3Kernel interleave3_;  // nullptr: the scalar loop
   bool input_nhwc_;
   int64_t batch_, c_, m_, group_, cg_, mg_, h_, w_, oh_, ow_, kh_, kw_, sh_, sw_, dh_, dw_, ph_, pw_;
   int64_t macs_;

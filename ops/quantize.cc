@@ -11,6 +11,7 @@
 #include "common.h"
 #include "explain_qops.h"
 #include "register.h"
+#include "x86/quantize.h"
 
 namespace quint::ops {
 
@@ -88,8 +89,8 @@ void quantize_onnx_run(const float* x, Y* y, int64_t n, float s, int32_t zp, int
 
 class QuantizeKernel final : public Kernel {
  public:
-  QuantizeKernel(AxisLayout l, DType x_type, DType y_type, Arith arith)
-      : l_(l), x_type_(x_type), y_type_(y_type), arith_(arith) {}
+  QuantizeKernel(AxisLayout l, DType x_type, DType y_type, Arith arith, x86::QuantizeKernel fast)
+      : l_(l), x_type_(x_type), y_type_(y_type), arith_(arith), fast_(fast) {}
   void run(const RunContext& ctx) const override {
     const float* scale = ctx.in(1).data<float>();
     const Tensor* zpt = ctx.has_in(2) ? &ctx.in(2) : nullptr;
@@ -104,7 +105,17 @@ class QuantizeKernel final : public Kernel {
           const int32_t z = zp ? static_cast<int32_t>(zp[c]) : 0;
           const arith::InputQuantizer q(arith_, scale[c], z, y_type_);
           const int64_t base = (oc / l_.channels) * block + c * l_.inner;
-          if (x_type_ == DType::Float32 && arith_ == Arith::Onnx) {
+          if (x_type_ == DType::Float32 && arith_ == Arith::Onnx && fast_) {
+            x86::QuantizeArgs a;
+            a.x = ctx.in(0).data<float>() + base;
+            a.y = reinterpret_cast<uint8_t*>(y + base);
+            a.n = l_.inner;
+            a.scale = scale[c];
+            a.zp = z;
+            a.qmin = qmin(y_type_);
+            a.qmax = qmax(y_type_);
+            fast_(a);
+          } else if (x_type_ == DType::Float32 && arith_ == Arith::Onnx) {
             quantize_onnx_run<Y>(ctx.in(0).data<float>() + base, y + base, l_.inner, scale[c], z, qmin(y_type_),
                                  qmax(y_type_));
           } else if (x_type_ == DType::Float32) {
@@ -124,6 +135,7 @@ class QuantizeKernel final : public Kernel {
   AxisLayout l_;
   DType x_type_, y_type_;
   Arith arith_;
+  x86::QuantizeKernel fast_;  // nullptr: the portable loop
 };
 
 std::unique_ptr<Kernel> build_quantize(BuildContext& ctx) {
@@ -138,7 +150,8 @@ std::unique_ptr<Kernel> build_quantize(BuildContext& ctx) {
   const Shape& x = ctx.input(0).shape;
   AxisLayout l = axis_layout(ctx, x, 1, 2);
   ctx.set_output(0, y_type, x, constant_quant(ctx, 1, 2, l.axis));
-  return std::make_unique<QuantizeKernel>(l, ctx.input(0).dtype, y_type, ctx.options().arith);
+  return std::make_unique<QuantizeKernel>(l, ctx.input(0).dtype, y_type, ctx.options().arith,
+                                          x86::quantize_kernel(x86::resolve_isa(ctx.options().isa)));
 }
 
 class DequantizeKernel final : public Kernel {

@@ -1,7 +1,9 @@
 #include "qgemm.h"
 
 #include "dwconv.h"
+#include "interleave.h"
 #include "qadd.h"
+#include "quantize.h"
 
 namespace quint::ops::x86 {
 
@@ -35,6 +37,20 @@ QAddKernel qadd_kernel(Isa isa) {
     case Isa::Ref: return nullptr;
   }
   return nullptr;
+}
+
+QuantizeKernel quantize_kernel(Isa isa) {
+  switch (isa) {
+    case Isa::Avx512Vnni: return quantize_avx512;
+    case Isa::AvxVnni:
+    case Isa::Avx2: return quantize_avx2;
+    case Isa::Ref: return nullptr;
+  }
+  return nullptr;
+}
+
+Interleave3Kernel interleave3_kernel(Isa isa) {
+  return isa == Isa::Avx512Vnni && cpu_features().avx512vbmi ? interleave3_avx512vbmi : nullptr;
 }
 
 }  // namespace quint::ops::x86
