@@ -68,6 +68,7 @@ const Layer kLayers[] = {
     {"resnet.l1 3x3 64->64 56", 64, 56, 64, 3, 1, 1, 1},
     {"resnet.l1 1x1 64->256 56", 64, 56, 256, 1, 1, 0, 1},
     {"resnet.l2 3x3 128->128 28", 128, 28, 128, 3, 1, 1, 1},
+    {"resnet.l2 1x1 128->512 28", 128, 28, 512, 1, 1, 0, 1},
     {"resnet.l3 1x1 1024->256 14", 1024, 14, 256, 1, 1, 0, 1},
     {"resnet.l3 3x3 256->256 14", 256, 14, 256, 3, 1, 1, 1},
     {"resnet.l4 3x3 512->512 7", 512, 7, 512, 3, 1, 1, 1},
@@ -75,6 +76,9 @@ const Layer kLayers[] = {
     {"mobilenet.dw 3x3 144 56", 144, 56, 144, 3, 1, 1, 144},
     {"mobilenet.dw 3x3 384 14", 384, 14, 384, 3, 1, 1, 384},
     {"mobilenet.pw 1x1 64->384 14", 64, 14, 384, 1, 1, 0, 1},
+    {"mobilenet.pw 1x1 16->96 112", 16, 112, 96, 1, 1, 0, 1},
+    {"mobilenet.pw 1x1 32->16 112", 32, 112, 16, 1, 1, 0, 1},
+    {"mobilenet.stem 3x3/2 3->32 224", 3, 224, 32, 3, 2, 1, 1},
 };
 
 // cold: the layer is built as many times as needed for 64 MiB of weights, and the iterations

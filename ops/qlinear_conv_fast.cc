@@ -13,6 +13,7 @@
 // per-row sums Σ x' and is only computed when some w_zp' is non-zero. Padding positions read a
 // row of x_zp' bytes, so they contribute (x_zp' − x_zp')·(…) = 0 like ONNX's zero padding.
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 
@@ -119,6 +120,9 @@ class FastQConv final : public Kernel {
         g_.pack(row.data(), kpad_, kpad_, ncols, packed_.get() + (grp * nblocks_ + nb) * block_bytes_);
       }
     if (any_wzp) w_zp_ = std::move(wzp);
+    clamp_free_ = (out_signed_ ? p.requant.qmin() == -128 && p.requant.qmax() == 127
+                               : p.requant.qmin() == 0 && p.requant.qmax() == 255) &&
+                  std::all_of(mult_.begin(), mult_.end(), [](float m) { return std::fabs(m) < 1.0f; });
     zp_row_.assign(static_cast<size_t>(std::max<int64_t>(cg_, 1)) + 64, static_cast<uint8_t>(x_zp_));
     // Byte offsets of the taps from the window's top-left input pixel.
     tap_off_.resize(static_cast<size_t>(taps_total_));
@@ -223,6 +227,7 @@ class FastQConv final : public Kernel {
         a.hi = hi_;
         a.zp = zp_;
         a.out_signed = out_signed_;
+        a.clamp_free = clamp_free_;
         a.ldc = m_;
         const int64_t nb_end = std::min(nblocks_, (nc + 1) * per_chunk);
         for (int64_t nb = nc * per_chunk; nb < nb_end; ++nb) {
@@ -465,6 +470,7 @@ class FastQConv final : public Kernel {
   std::vector<int32_t> w_zp_;
   int32_t zp_;
   float lo_, hi_;
+  bool clamp_free_ = false;
   std::vector<uint8_t> zp_row_;
   // Depthwise path.
   x86::DwKernel dw_kernel_ = nullptr;

@@ -1,7 +1,8 @@
 // The quantized GEMM microkernels (ops/x86/qgemm.h) against a naive loop over their contract:
 //   v = wrap32(Σ_t Σ_k a[m·taps+t][k] · b[t·K+k][n] + bias[n] − w_zp[n] · row_sum[m])
 //   y = rne(clamp(fl32(fl32(v) · mult[n]), lo, hi)) + zp, stored as uint8 or int8,
-// for every microkernel the CPU can run (including both AVX-512 epilogues), on random tile sizes,
+// for every microkernel the CPU can run (including both AVX-512 epilogues, the integer-saturating
+// one of QGemmArgs::clamp_free, and the 16-column AVX-512 kernel), on random tile sizes,
 // segment counts and lengths, ties, clamps, int32 wrap-around, and the 255 × −128 / 255 × 127
 // extremes. Bytes outside the mr × nr tile must stay untouched.
 #include <gtest/gtest.h>
@@ -34,6 +35,7 @@ std::vector<Variant> runnable_variants() {
   if (isa_supported(Isa::AvxVnni)) out.push_back({"avxvnni", &kQGemmAvxVnni});
   if (isa_supported(Isa::Avx512Vnni)) {
     out.push_back({"avx512vnni", &kQGemmAvx512Vnni});
+    out.push_back({"avx512vnni 16 columns", &kQGemmAvx512VnniNarrow});
     if (cpu_features().avx512vbmi) out.push_back({"avx512vnni+vbmi", &kQGemmAvx512VnniVbmi});
   }
   return out;
@@ -49,8 +51,9 @@ struct Case {
   int mr, nr, taps, k;
   bool wzp, out_signed;
   Fill fill;
-  int mult_kind;  // 0 random small, 1 exact 0.5 (ties), 2 huge (clamps), 3 mixed
+  int mult_kind;  // 0 random small, 1 exact 0.5 (ties), 2 huge (clamps), 3 mixed, 4 just below 1
   bool wrap;      // biases near INT32_MAX / INT32_MIN
+  bool clamp_free = false;  // QGemmArgs::clamp_free (only with every mult below 1)
 };
 
 void check_case(const Variant& var, const Case& cs, std::mt19937& rng, const std::string& label) {
@@ -90,7 +93,9 @@ void check_case(const Variant& var, const Case& cs, std::mt19937& rng, const std
       case 0: mult[n] = md(rng); break;
       case 1: mult[n] = 0.5f; break;
       case 2: mult[n] = 1e3f; break;
-      default: mult[n] = n % 3 == 0 ? 0.5f : (n % 3 == 1 ? md(rng) : 1e3f); break;
+      case 3: mult[n] = n % 3 == 0 ? 0.5f : (n % 3 == 1 ? md(rng) : 1e3f); break;
+      // The largest floats below 1: with |v| near 2^31, fl32(v)·mult is within 128 of ±2^31.
+      default: mult[n] = n % 2 ? std::nextafter(1.0f, 0.0f) : 0.75f; break;
     }
   }
   std::vector<int32_t> row_sums(static_cast<size_t>(MR), 0);
@@ -120,6 +125,7 @@ void check_case(const Variant& var, const Case& cs, std::mt19937& rng, const std
   p.hi = static_cast<float>(qmax - zp);
   p.zp = zp;
   p.out_signed = cs.out_signed;
+  p.clamp_free = cs.clamp_free;
   p.c = c.data();
   p.ldc = ldc;
   g.run(p);
@@ -158,13 +164,14 @@ TEST(QGemmKernel, EveryVariantMatchesTheFormula) {
   for (const Variant& var : variants) {
     std::mt19937 rng(1234);
     const int MR = var.kernel->mr, NR = var.kernel->nr, KU = var.kernel->k_unit;
-    std::uniform_int_distribution<int> mr_d(1, MR), nr_d(1, NR), taps_d(1, 3), k_d(1, 24), kind_d(0, 3), b_d(0, 1);
-    for (int it = 0; it < 400; ++it) {
+    std::uniform_int_distribution<int> mr_d(1, MR), nr_d(1, NR), taps_d(1, 3), k_d(1, 24), kind_d(0, 4), b_d(0, 1);
+    for (int it = 0; it < 600; ++it) {
       Case cs{mr_d(rng), nr_d(rng), taps_d(rng), k_d(rng) * KU, b_d(rng) == 1, b_d(rng) == 1, Fill::Random,
-              kind_d(rng), it % 7 == 0};
+              kind_d(rng), it % 7 == 0 || it % 7 == 3};
+      cs.clamp_free = (cs.mult_kind == 0 || cs.mult_kind == 1 || cs.mult_kind == 4) && b_d(rng) == 1;
       if (it % 5 == 0) cs.nr = NR;  // full-width tiles as well as partial ones
       if (it % 5 == 1) cs.mr = MR;
-      check_case(var, cs, rng, var.name + " case " + std::to_string(it));
+      check_case(var, cs, rng, var.name + " case " + std::to_string(it) + (cs.clamp_free ? " clamp_free" : ""));
       if (HasFailure()) return;
     }
   }
@@ -180,8 +187,10 @@ TEST(QGemmKernel, ExtremesDoNotSaturate) {
       for (bool out_signed : {false, true}) {
         // 255 · (−128) · 2 · 64 per row: far beyond int16 (AVX2's vpmaddubsw pair sums saturate
         // at 32767), well within int32. Small multipliers keep the results off the clamps.
-        Case cs{MR, NR, 2, 64, false, out_signed, fill, 0, false};
-        check_case(var, cs, rng, var.name + (fill == Fill::Extreme255xMin ? " 255x-128" : " 255x127"));
+        for (bool clamp_free : {false, true}) {
+          Case cs{MR, NR, 2, 64, false, out_signed, fill, 0, false, clamp_free};
+          check_case(var, cs, rng, var.name + (fill == Fill::Extreme255xMin ? " 255x-128" : " 255x127"));
+        }
       }
   }
 }

@@ -17,6 +17,8 @@ const QGemmKernel* qgemm_kernel(Isa isa) {
   return nullptr;
 }
 
+const QGemmKernel* qgemm_kernel_narrow(Isa isa) { return isa == Isa::Avx512Vnni ? &kQGemmAvx512VnniNarrow : nullptr; }
+
 DwKernel dwconv_kernel(Isa isa) {
   switch (isa) {
     case Isa::Avx512Vnni: return dwconv_avx512;

@@ -34,6 +34,11 @@ struct QGemmArgs {
   float lo = 0, hi = 255;
   int32_t zp = 0;
   bool out_signed = false;            // int8 output (else uint8)
+  // Set when every |mult| is below 1 and [lo + zp, hi + zp] is the output type's whole range.
+  // Then |fl32(v)·mult| ≤ 2^31 − 128 (the largest float below 1 is 1 − 2^−24), so rounding
+  // first cannot overflow, and rne(clamp(f, lo, hi)) + zp = sat(rne(f) + zp) because lo and hi
+  // are integers: the kernel may saturate in integers instead of clamping floats.
+  bool clamp_free = false;
   uint8_t* c = nullptr;               // row m at c + m * ldc
   int64_t ldc = 0;
 };
@@ -52,9 +57,14 @@ struct QGemmKernel {
 // Avx512Vnni, the VBMI variant when the CPU has AVX-512 VBMI.
 const QGemmKernel* qgemm_kernel(Isa isa);
 
+// A kernel of at most 16 columns for matrices that narrow (a wider one would compute zero
+// columns), or nullptr when the ISA's kernel is no wider.
+const QGemmKernel* qgemm_kernel_narrow(Isa isa);
+
 // Per-ISA tables (defined in qgemm_<isa>.cc, each compiled for its ISA).
 extern const QGemmKernel kQGemmAvx512Vnni;
 extern const QGemmKernel kQGemmAvx512VnniVbmi;  // same results, AVX-512 VBMI epilogue
+extern const QGemmKernel kQGemmAvx512VnniNarrow;  // 12 × 16
 extern const QGemmKernel kQGemmAvxVnni;
 extern const QGemmKernel kQGemmAvx2;
 
