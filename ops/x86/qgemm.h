@@ -41,6 +41,10 @@ struct QGemmArgs {
   bool clamp_free = false;
   uint8_t* c = nullptr;               // row m at c + m * ldc
   int64_t ldc = 0;
+  // Cache lines to fetch into L2 while computing (a hint, e.g. the weights of the next call
+  // after this one's): `prefetch_lines` lines from `prefetch`, one per k step.
+  const int8_t* prefetch = nullptr;
+  int64_t prefetch_lines = 0;
 };
 
 struct QGemmKernel {

@@ -9,6 +9,7 @@
 // The shapes used are 12×32, and 12×16 for matrices of at most 16 columns (MobileNetV2's 32→16
 // layer: +23 %); 6×64 and 8×48 were measured on ResNet50's layers and were no faster (8×48
 // slower), so they are not instantiated.
+// QGemmArgs::prefetch lines are fetched one per k step (prefetcht1).
 // Two epilogues: the float clamp of qgemm.h's formula, and, when QGemmArgs::clamp_free allows it,
 // rounding first and saturating in integers with two packs per pair of rows (fewer instructions:
 // +4–11 % on layers with K ≤ 128, where the epilogue is a large part of the time).
@@ -63,6 +64,8 @@ void run_rows(const QGemmArgs& p) {
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[m][v] = bias[v];
   const int8_t* b = p.b;
+  const int8_t* pf = p.prefetch;
+  int64_t pf_left = p.prefetch_lines;
   for (int64_t t = 0; t < p.taps; ++t) {
     const uint8_t* a[R];
 #pragma GCC unroll 12
@@ -72,6 +75,11 @@ void run_rows(const QGemmArgs& p) {
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_si512(b + 64 * v);
       b += 64 * NV;
+      if (pf_left > 0) {
+        _mm_prefetch(reinterpret_cast<const char*>(pf), _MM_HINT_T1);
+        pf += 64;
+        --pf_left;
+      }
 #pragma GCC unroll 12
       for (int m = 0; m < R; ++m) {
         const __m512i av = load_bcast4(a[m] + k);
