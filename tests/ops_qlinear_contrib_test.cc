@@ -439,7 +439,7 @@ TEST(QLinearAddContrib, SaturationAndOutOfRangeSums) {
   p.a_s = 1.0f;
   p.b_s = 1.0f;
   p.c_s = 1e-8f;
-  const Tensor a = q8_tensor(DType::UInt8, {1, 1, 1, 40}, Fill::Max), b = q8_tensor(DType::UInt8, {1, 1, 1, 40}, Fill::Max);
+  const Tensor a = q8_tensor(DType::UInt8, {1, 1, 1, 140}, Fill::Max), b = q8_tensor(DType::UInt8, {1, 1, 1, 140}, Fill::Max);
   for (const std::string& isa : all_isas()) {
     OpRun r = binary_op("QLinearAdd", a, b, p);
     r.options.isa = isa;

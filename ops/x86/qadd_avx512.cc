@@ -21,16 +21,33 @@ inline __m128i add16(__m128i a, __m128i b, __m512 ra, __m512 rb, __m512 k) {
   return Signed ? _mm512_cvtsepi32_epi8(q) : _mm512_cvtusepi32_epi8(_mm512_max_epi32(q, _mm512_setzero_si512()));
 }
 
-// Full vectors with plain loads and stores (they fold into the widening instructions), then
-// one masked vector for the tail.
+// 64 elements: four vectors of int32, narrowed with saturation by packs (INT32_MIN still gives
+// the type's minimum), then one dword permutation restores the element order.
+template <bool Signed>
+inline __m512i add64(const uint8_t* pa, const uint8_t* pb, __m512 ra, __m512 rb, __m512 k) {
+  __m512i q[4];
+  for (int v = 0; v < 4; ++v) {
+    const __m128i va = _mm_loadu_si128(reinterpret_cast<const __m128i*>(pa + 16 * v));
+    const __m128i vb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(pb + 16 * v));
+    q[v] = _mm512_cvtps_epi32(_mm512_fmadd_ps(widen<Signed>(va), ra, _mm512_fmadd_ps(widen<Signed>(vb), rb, k)));
+  }
+  const __m512i w01 = _mm512_packs_epi32(q[0], q[1]), w23 = _mm512_packs_epi32(q[2], q[3]);
+  // 128-bit lane L now holds dwords (q0, q1, q2, q3) of elements 4L .. 4L+3 of each vector.
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  return _mm512_permutexvar_epi32(order, Signed ? _mm512_packs_epi16(w01, w23) : _mm512_packus_epi16(w01, w23));
+}
+
+// Blocks of 64, full vectors of 16 with plain loads and stores (they fold into the widening
+// instructions), then one masked vector for the tail.
 template <bool Signed>
 void run(const QAddArgs& a) {
   const __m512 ra = _mm512_set1_ps(a.ra), rb = _mm512_set1_ps(a.rb), k = _mm512_set1_ps(a.k);
   const uint8_t* pa = a.a;
   const uint8_t* pb = a.b;
   uint8_t* y = a.y;
-  const int64_t n = a.n, full = n / 16 * 16;
-  for (int64_t i = 0; i < full; i += 16) {
+  const int64_t n = a.n, blocks = n / 64 * 64, full = n / 16 * 16;
+  for (int64_t i = 0; i < blocks; i += 64) _mm512_storeu_si512(y + i, add64<Signed>(pa + i, pb + i, ra, rb, k));
+  for (int64_t i = blocks; i < full; i += 16) {
     const __m128i va = _mm_loadu_si128(reinterpret_cast<const __m128i*>(pa + i));
     const __m128i vb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(pb + i));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), add16<Signed>(va, vb, ra, rb, k));
