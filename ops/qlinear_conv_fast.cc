@@ -134,6 +134,14 @@ class FastQConv final : public Kernel {
   }
 
   int64_t macs() const override { return macs_; }
+  // The first chunk of channel blocks (what a run reads first), at most 512 KiB of it.
+  Bytes weights_head() const override {
+    if (dw_kernel_ || !packed_.get()) return {};
+    const size_t bytes = std::min<size_t>(static_cast<size_t>(std::min<int64_t>(nblocks_, chunk_blocks())) * block_bytes_,
+                                          size_t{512} << 10);
+    return {packed_.get(), bytes};
+  }
+  void set_next_weights(Bytes next) override { next_weights_ = next; }
   size_t scratch_bytes() const override {
     if (path_ == Path::PaddedRows) return static_cast<size_t>(batch_ * hp_ * wp_ * c_);
     return needs_conversion() ? static_cast<size_t>(batch_ * c_ * h_ * w_) : 0;
@@ -181,7 +189,7 @@ class FastQConv final : public Kernel {
     const int64_t tile_rows = (pixels + mtiles - 1) / mtiles;
     // Channel blocks handled by one work item: enough to reuse the activation tile, few enough
     // to give both threads work on layers with few pixels.
-    const int64_t per_chunk = std::max<int64_t>(1, std::min<int64_t>(nblocks_, 128 / g_.nr));
+    const int64_t per_chunk = chunk_blocks();
     const int64_t nchunks = (nblocks_ + per_chunk - 1) / per_chunk;
     const int64_t items = batch_ * group_ * nchunks * mtiles;
     // Item order. One thread: channel chunk outermost, so a chunk's weights stay in cache across
@@ -234,15 +242,21 @@ class FastQConv final : public Kernel {
         a.ldc = m_;
         const int64_t nb_end = std::min(nblocks_, (nc + 1) * per_chunk);
         // Chunk-major order: while this chunk's weights are in cache (after its first row tile),
-        // fetch the next chunk's into L2, a slice per call.
+        // fetch the next chunk's into L2, a slice per call; after the last chunk of one thread
+        // alone, the next layer's first weights.
         const int8_t* pf_base = nullptr;
         int64_t pf_lines = 0, pf_slices = 0, pf_slice0 = 0;
-        if (prefetch_ && !pixel_major && mt >= 1 && item - mt + mtiles < end) {
+        if (!pixel_major && mt >= 1) {
           const int64_t next = item - mt + mtiles;
-          const int64_t nc2 = (next / mtiles) % nchunks, grp2 = (next / mtiles / nchunks) % group_;
-          const int64_t nb0 = nc2 * per_chunk, nb1 = std::min(nblocks_, nb0 + per_chunk);
-          pf_base = packed_.get() + (grp2 * nblocks_ + nb0) * block_bytes_;
-          pf_lines = static_cast<int64_t>((static_cast<size_t>(nb1 - nb0) * block_bytes_ + 63) / 64);
+          if (prefetch_ && next < end) {
+            const int64_t nc2 = (next / mtiles) % nchunks, grp2 = (next / mtiles / nchunks) % group_;
+            const int64_t nb0 = nc2 * per_chunk, nb1 = std::min(nblocks_, nb0 + per_chunk);
+            pf_base = packed_.get() + (grp2 * nblocks_ + nb0) * block_bytes_;
+            pf_lines = static_cast<int64_t>((static_cast<size_t>(nb1 - nb0) * block_bytes_ + 63) / 64);
+          } else if (next >= items && next_weights_.size) {
+            pf_base = static_cast<const int8_t*>(next_weights_.data);
+            pf_lines = static_cast<int64_t>((next_weights_.size + 63) / 64);
+          }
           pf_slices = (mtiles - 1) * (nb_end - nc * per_chunk);
           pf_slice0 = (mt - 1) * (nb_end - nc * per_chunk);
         }
@@ -267,6 +281,7 @@ class FastQConv final : public Kernel {
 
  private:
   bool needs_conversion() const { return !input_nhwc_ || x_signed_; }
+  int64_t chunk_blocks() const { return std::max<int64_t>(1, std::min<int64_t>(nblocks_, 128 / g_.nr)); }
 
   // Depthwise (one input and one output channel per group): weights centred (w − w_zp) as int32
   // lanes, tap-major, for the microkernel (x86/dwconv.h), and the x_zp term folded into the
@@ -493,6 +508,7 @@ class FastQConv final : public Kernel {
   float lo_, hi_;
   bool clamp_free_ = false;
   bool prefetch_ = false;  // fetch the next chunk's weights ahead (large weights)
+  Bytes next_weights_;     // the next layer's first weights (set_next_weights)
   std::vector<uint8_t> zp_row_;
   // Depthwise path.
   x86::DwKernel dw_kernel_ = nullptr;

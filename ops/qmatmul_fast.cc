@@ -60,6 +60,10 @@ class FastQMatMul final : public Kernel {
   }
 
   int64_t macs() const override { return s_.rows * s_.K * s_.N; }
+  // The first weights a run reads, at most 512 KiB (for the step before to prefetch).
+  Bytes weights_head() const override {
+    return {packed_.get(), std::min<size_t>(block_bytes_ * static_cast<size_t>(nblocks_), size_t{512} << 10)};
+  }
 
   void run(const RunContext& ctx) const override {
     const auto* a = static_cast<const uint8_t*>(ctx.in(s_.a_input).raw());

@@ -382,6 +382,17 @@ Plan make_plan(const Graph& g, const std::vector<Shape>& input_shapes, const Pla
     }
   }
 
+  // Each step learns the weights the next weighty step reads first, to fetch them ahead.
+  {
+    ops::Kernel::Bytes next;
+    for (size_t s = plan.steps.size(); s-- > 0;) {
+      if (!plan.steps[s].kernel) continue;
+      plan.steps[s].kernel->set_next_weights(next);
+      const ops::Kernel::Bytes head = plan.steps[s].kernel->weights_head();
+      if (head.size) next = head;
+    }
+  }
+
   // Lifetimes and the arena. Graph outputs get their own buffers per run (they are returned).
   const int last = static_cast<int>(plan.steps.size());
   for (int s = 0; s < last; ++s) {

@@ -157,6 +157,16 @@ class Kernel {
   virtual size_t scratch_bytes() const { return 0; }
   // Multiply-accumulates of one run, for `quint info` and benchmarks.
   virtual int64_t macs() const { return 0; }
+  // Weights a run reads first (a hint for the step before it to prefetch: large weights come
+  // from memory in every run); empty when there is nothing worth fetching ahead.
+  struct Bytes {
+    const void* data = nullptr;
+    size_t size = 0;
+  };
+  virtual Bytes weights_head() const { return {}; }
+  // The planner hands each kernel the weights_head() of the next step that has one, before any
+  // run. Kernels that can fetch them while they compute keep it; others ignore it.
+  virtual void set_next_weights(Bytes) {}
 };
 
 // Validates the node, declares its outputs on ctx and returns the kernel. May return nullptr
