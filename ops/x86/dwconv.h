@@ -34,6 +34,7 @@ struct DwArgs {
   float lo = 0, hi = 255;
   int32_t zp = 0;
   bool out_signed = false;
+  bool clamp_free = false;            // as QGemmArgs::clamp_free (used by the AVX-512 kernel)
   uint8_t* out = nullptr;             // pixel p at out + p * channels
 };
 
