@@ -10,6 +10,7 @@
 #include "quint/ops/op.h"
 #include "thread_pool.h"
 #include "x86/cpu.h"
+#include "x86/qgemm.h"
 
 namespace {
 
@@ -54,6 +55,54 @@ void pool_dispatch(benchmark::State& state) {
     });
 }
 BENCHMARK(pool_dispatch)->ArgsProduct({{0, 1000, 4000}, {1, 2}})->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+// ---- the GEMM microkernel alone ----------------------------------------------------------------
+
+// One full tile (MR rows × NR columns, K = range(0)) of the machine's best microkernel, over and
+// over on the same cached data: the kernel's own cost per call, without a layer's driver or
+// memory traffic. range(1): the integer epilogue (QGemmArgs::clamp_free) or the float clamp.
+void qgemm_tile(benchmark::State& state) {
+  const ops::x86::QGemmKernel* g = ops::x86::qgemm_kernel(ops::x86::best_isa());
+  if (!g) {
+    state.SkipWithError("no SIMD microkernel on this CPU");
+    return;
+  }
+  const int64_t K = state.range(0);
+  std::mt19937 rng(3);
+  std::vector<uint8_t> a(static_cast<size_t>(g->mr * K));
+  for (auto& v : a) v = static_cast<uint8_t>(rng());
+  std::vector<const uint8_t*> rows(static_cast<size_t>(g->mr));
+  for (int m = 0; m < g->mr; ++m) rows[static_cast<size_t>(m)] = a.data() + m * K;
+  std::vector<int8_t> w(static_cast<size_t>(g->nr * K));
+  for (auto& v : w) v = static_cast<int8_t>(rng());
+  std::vector<int8_t> packed(g->packed_bytes(K) + 64);
+  int8_t* b = reinterpret_cast<int8_t*>((reinterpret_cast<uintptr_t>(packed.data()) + 63) / 64 * 64);
+  g->pack(w.data(), K, K, g->nr, b);
+  std::vector<int32_t> bias(static_cast<size_t>(g->nr), 100);
+  std::vector<float> mult(static_cast<size_t>(g->nr), 0.0004f);
+  std::vector<uint8_t> c(static_cast<size_t>(g->mr * g->nr));
+  ops::x86::QGemmArgs p;
+  p.mr = g->mr;
+  p.nr = g->nr;
+  p.k = K;
+  p.a = rows.data();
+  p.b = b;
+  p.bias = bias.data();
+  p.mult = mult.data();
+  p.zp = 3;
+  p.lo = -3;
+  p.hi = 252;
+  p.clamp_free = state.range(1) != 0;
+  p.c = c.data();
+  p.ldc = g->nr;
+  for (auto _ : state) {
+    g->run(p);
+    benchmark::ClobberMemory();
+  }
+  state.counters["GMAC/s"] = benchmark::Counter(static_cast<double>(state.iterations()) * static_cast<double>(g->mr * g->nr * K) / 1e9,
+                                                benchmark::Counter::kIsRate);
+}
+BENCHMARK(qgemm_tile)->ArgsProduct({{16, 64, 256, 1024}, {0, 1}});
 
 // ---- QLinearConv layers ------------------------------------------------------------------------
 
