@@ -34,10 +34,13 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <type_traits>
+#include <vector>
 
 #include "arith/requant.h"
 #include "common.h"
 #include "register.h"
+#include "x86/maxpool.h"
 
 namespace quint::ops {
 
@@ -231,45 +234,54 @@ void max_into(T* __restrict out, const T* __restrict row, int64_t n) {
 template <class T>
 class MaxPoolNhwc final : public Kernel {
  public:
-  explicit MaxPoolNhwc(PoolPlan p) : p_(std::move(p)) {}
+  MaxPoolNhwc(PoolPlan p, x86::MaxRowsKernel fast) : p_(std::move(p)), fast_(fast) {}
+  // Work items are output rows; along a row the window's input pixels are found without a
+  // division per pixel, and each output pixel reduces its (at most KH·KW) channel rows at once.
   void run(const RunContext& ctx) const override {
     const WindowGeometry& g = p_.g;
     const T* x = static_cast<const T*>(ctx.in(0).raw());
     T* y = static_cast<T*>(ctx.out(0).raw());
-    const int64_t C = p_.channels, pixels = g.out[1] * g.out[2];
-    ctx.parallel->parallel_for(p_.batch * pixels, 16, [&g, x, y, C, pixels](int64_t b, int64_t e) {
-      // Locals, not captures by reference: stores through T* (a character type) could alias
-      // them, and re-reading them in the inner loop would keep it scalar.
+    const int64_t C = p_.channels, OH = g.out[1];
+    ctx.parallel->parallel_for(p_.batch * OH, 1, [&](int64_t b, int64_t e) {
       const int64_t IH = g.in[1], IW = g.in[2], OW = g.out[2], KH = g.kernel[1], KW = g.kernel[2];
       const int64_t SH = g.stride[1], SW = g.stride[2], PH = g.pad_begin[1], PW = g.pad_begin[2];
       const int64_t DH = g.dilation[1], DW = g.dilation[2];
+      static thread_local std::vector<const T*> in_rows, window;
+      in_rows.resize(static_cast<size_t>(KH));
+      window.resize(static_cast<size_t>(KH * KW));
       for (int64_t item = b; item < e; ++item) {
-        const int64_t n = item / pixels, pix = item % pixels, oh = pix / OW, ow = pix % OW;
-        T* __restrict out = y + item * C;
-        bool first = true;
+        const int64_t n = item / OH, oh = item % OH;
+        int rows = 0;  // the kernel rows inside the input: their image rows' first pixel
         for (int64_t kh = 0; kh < KH; ++kh) {
           const int64_t ih = oh * SH - PH + kh * DH;
-          if (ih < 0 || ih >= IH) continue;
+          if (ih >= 0 && ih < IH) in_rows[static_cast<size_t>(rows++)] = x + (n * IH + ih) * IW * C;
+        }
+        T* out = y + item * OW * C;
+        for (int64_t ow = 0; ow < OW; ++ow, out += C) {
+          int count = 0;
           for (int64_t kw = 0; kw < KW; ++kw) {
             const int64_t iw = ow * SW - PW + kw * DW;
             if (iw < 0 || iw >= IW) continue;
-            const T* __restrict row = x + ((n * IH + ih) * IW + iw) * C;
-            if (first) {
-              std::memcpy(out, row, static_cast<size_t>(C) * sizeof(T));
-              first = false;
-            } else {
-              max_into(out, row, C);
-            }
+            for (int r = 0; r < rows; ++r) window[static_cast<size_t>(count++)] = in_rows[static_cast<size_t>(r)] + iw * C;
+          }
+          // A window entirely in the padding (possible with ceil_mode) holds the type's minimum.
+          if (count == 0) {
+            std::fill(out, out + C, std::numeric_limits<T>::lowest());
+          } else if (fast_) {
+            fast_(reinterpret_cast<const uint8_t* const*>(window.data()), count, C, std::is_signed_v<T>,
+                  reinterpret_cast<uint8_t*>(out));
+          } else {
+            std::memcpy(out, window[0], static_cast<size_t>(C) * sizeof(T));
+            for (int i = 1; i < count; ++i) max_into(out, window[static_cast<size_t>(i)], C);
           }
         }
-        // A window entirely in the padding (possible with ceil_mode) holds the type's minimum.
-        if (first) std::fill(out, out + C, std::numeric_limits<T>::lowest());
       }
     });
   }
 
  private:
   PoolPlan p_;
+  x86::MaxRowsKernel fast_;  // nullptr: the portable loop
 };
 
 std::unique_ptr<Kernel> build_max_pool(BuildContext& ctx) {
@@ -291,8 +303,9 @@ std::unique_ptr<Kernel> build_max_pool(BuildContext& ctx) {
   if (x.layout == Layout::NHWC) {
     if (!is_quant8(x.dtype) || x.shape.size() != 4 || ctx.num_outputs() > 1) ctx.require_plain_layout();
     ctx.set_output_layout(0, Layout::NHWC);
-    if (x.dtype == DType::UInt8) return std::make_unique<MaxPoolNhwc<uint8_t>>(std::move(p));
-    return std::make_unique<MaxPoolNhwc<int8_t>>(std::move(p));
+    const x86::MaxRowsKernel fast = x86::max_rows_kernel(x86::resolve_isa(ctx.options().isa));
+    if (x.dtype == DType::UInt8) return std::make_unique<MaxPoolNhwc<uint8_t>>(std::move(p), fast);
+    return std::make_unique<MaxPoolNhwc<int8_t>>(std::move(p), fast);
   }
   return std::make_unique<MaxPoolKernel>(std::move(p), x.dtype, order == 1);
 }

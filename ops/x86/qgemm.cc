@@ -2,6 +2,7 @@
 
 #include "dwconv.h"
 #include "interleave.h"
+#include "maxpool.h"
 #include "qadd.h"
 #include "quantize.h"
 
@@ -54,5 +55,7 @@ QuantizeKernel quantize_kernel(Isa isa) {
 Interleave3Kernel interleave3_kernel(Isa isa) {
   return isa == Isa::Avx512Vnni && cpu_features().avx512vbmi ? interleave3_avx512vbmi : nullptr;
 }
+
+MaxRowsKernel max_rows_kernel(Isa isa) { return isa == Isa::Avx512Vnni ? max_rows_avx512 : nullptr; }
 
 }  // namespace quint::ops::x86
