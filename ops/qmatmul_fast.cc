@@ -1,6 +1,7 @@
 #include "qmatmul_fast.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 
@@ -55,6 +56,10 @@ class FastQMatMul final : public Kernel {
     if (any_wzp) w_zp_ = std::move(wzp);
     zp_ = s_.requant.zero_point();
     lo_ = static_cast<float>(s_.requant.qmin() - zp_);
+    // x86::QGemmArgs::clamp_free: every |mult| below 1 and the output type's whole range.
+    const bool full_range = s_.requant.qmin() < 0 ? s_.requant.qmin() == -128 && s_.requant.qmax() == 127
+                                                  : s_.requant.qmin() == 0 && s_.requant.qmax() == 255;
+    clamp_free_ = full_range && std::all_of(mult_.begin(), mult_.end(), [](float m) { return std::fabs(m) < 1.0f; });
     hi_ = static_cast<float>(s_.requant.qmax() - zp_);
     s_.b = Tensor();  // packed now
   }
@@ -116,6 +121,7 @@ class FastQMatMul final : public Kernel {
         args.hi = hi_;
         args.zp = zp_;
         args.out_signed = s_.requant.qmin() < 0;
+        args.clamp_free = clamp_free_;
         args.c = y + m0 * s_.N + nb * g_.nr;
         args.ldc = s_.N;
         g_.run(args);
@@ -130,6 +136,7 @@ class FastQMatMul final : public Kernel {
   bool copy_rows_ = false;
   int32_t a_zp_ = 0, zp_ = 0;
   float lo_ = 0, hi_ = 255;
+  bool clamp_free_ = false;
   size_t block_bytes_ = 0;
   PackedMemory packed_;
   std::vector<int32_t> bias_, w_zp_;
