@@ -120,6 +120,8 @@ class FastQConv final : public Kernel {
         g_.pack(row.data(), kpad_, kpad_, ncols, packed_.get() + (grp * nblocks_ + nb) * block_bytes_);
       }
     if (any_wzp) w_zp_ = std::move(wzp);
+    contiguous_rows_ = path_ == Path::Indirect && kh_ == 1 && kw_ == 1 && sh_ == 1 && sw_ == 1 && ph_ == 0 && pw_ == 0 &&
+                       oh_ == h_ && ow_ == w_;
     // Weights that do not stay in L2 between runs (ResNet50's last two stages: +5–12 % on their
     // layers in the kernels bench, weights cold).
     prefetch_ = block_bytes_ * static_cast<size_t>(nblocks_ * group_) >= (size_t{256} << 10);
@@ -205,21 +207,32 @@ class FastQConv final : public Kernel {
       rows.resize(static_cast<size_t>(g_.mr * taps_));
       sums.resize(static_cast<size_t>(g_.mr));
       if (path_ == Path::Im2col) cols.resize(static_cast<size_t>(g_.mr * kpad_));
-      for (int64_t item = begin; item < end; ++item) {
-        int64_t mt, nc, rest;
-        if (pixel_major) {
-          nc = item % nchunks;
-          rest = item / nchunks;
-          mt = rest % mtiles;
-          rest /= mtiles;
-        } else {
-          mt = item % mtiles;
-          rest = item / mtiles;
-          nc = rest % nchunks;
-          rest /= nchunks;
-        }
-        const int64_t grp = rest % group_;
-        const int64_t n = rest / group_;
+      // The item's coordinates, decoded once and then advanced (no divisions per item).
+      int64_t mt, nc, grp, n;
+      {
+        int64_t rest = begin;
+        int64_t& inner = pixel_major ? nc : mt;
+        int64_t& outer = pixel_major ? mt : nc;
+        const int64_t n_inner = pixel_major ? nchunks : mtiles, n_outer = pixel_major ? mtiles : nchunks;
+        inner = rest % n_inner;
+        rest /= n_inner;
+        outer = rest % n_outer;
+        rest /= n_outer;
+        grp = rest % group_;
+        n = rest / group_;
+      }
+      auto advance = [&] {
+        int64_t& inner = pixel_major ? nc : mt;
+        int64_t& outer = pixel_major ? mt : nc;
+        if (++inner < (pixel_major ? nchunks : mtiles)) return;
+        inner = 0;
+        if (++outer < (pixel_major ? mtiles : nchunks)) return;
+        outer = 0;
+        if (++grp < group_) return;
+        grp = 0;
+        ++n;
+      };
+      for (int64_t item = begin; item < end; ++item, advance()) {
         const int64_t p0 = mt * tile_rows;
         const int mr = static_cast<int>(std::min(tile_rows, pixels - p0));
         const uint8_t* x_img =
@@ -247,7 +260,8 @@ class FastQConv final : public Kernel {
         if (!pixel_major && mt >= 1) {
           const int64_t next = item - mt + mtiles;
           if (prefetch_ && next < end) {
-            const int64_t nc2 = (next / mtiles) % nchunks, grp2 = (next / mtiles / nchunks) % group_;
+            const bool wraps = nc + 1 == nchunks;  // the next chunk is the next group's first
+            const int64_t nc2 = wraps ? 0 : nc + 1, grp2 = wraps ? (grp + 1 == group_ ? 0 : grp + 1) : grp;
             const int64_t nb0 = nc2 * per_chunk, nb1 = std::min(nblocks_, nb0 + per_chunk);
             pf_base = packed_.get() + (grp2 * nblocks_ + nb0) * block_bytes_;
             pf_lines = static_cast<int64_t>((static_cast<size_t>(nb1 - nb0) * block_bytes_ + 63) / 64);
@@ -445,6 +459,10 @@ class FastQConv final : public Kernel {
         ++oh;
       }
     };
+    if (contiguous_rows_) {  // 1×1, stride 1, no padding: pixel p's channels are row p
+      for (int m = 0; m < mr; ++m) rows[m] = x_img + (p0 + m) * c_;
+      return;
+    }
     if (path_ == Path::PaddedRows) {
       for (int m = 0; m < mr; ++m, next())
         for (int64_t kh = 0; kh < kh_; ++kh) rows[m * taps_ + kh] = x_img + ((oh * sh_ + kh * dh_) * wp_ + ow * sw_) * c_;
@@ -513,6 +531,7 @@ class FastQConv final : public Kernel {
   int32_t zp_;
   float lo_, hi_;
   bool clamp_free_ = false;
+  bool contiguous_rows_ = false;  // 1×1, stride 1, no padding: A rows are the input's pixels
   bool prefetch_ = false;  // fetch the next chunk's weights ahead (large weights)
   Bytes next_weights_;     // the next layer's first weights (set_next_weights)
   std::vector<uint8_t> zp_row_;

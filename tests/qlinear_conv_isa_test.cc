@@ -133,6 +133,7 @@ TEST(QLinearConvIsa, RandomShapesMatchReference) {
     cc.per_channel = pick({0, 1});
     cc.bias = pick({0, 1, 1});
     cc.wzp_nonzero = pick({0, 0, 1});
+    cc.threads = seed % 2 ? 1 : 2;  // one thread: channel-chunk-major order; two: pixel bands
     // Skip geometries whose kernel does not fit the padded input.
     if ((cc.kh - 1) * cc.dil + 1 > cc.h + 2 * cc.pad || (cc.kw - 1) * cc.dil + 1 > cc.w + 2 * cc.pad) continue;
     expect_all_isas_match(cc, seed);
