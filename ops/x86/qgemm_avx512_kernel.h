@@ -137,7 +137,8 @@ void run_rows(const QGemmArgs& p) {
     const bool sgn = p.out_signed;
     const __m512i order = NV == 2 ? _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15)
                                   : _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0);
-    // NV == 1: words(m) packs rows m and m + 1 (lane L: row m's columns, then row m + 1's).
+    // NV == 1: one packs_epi32 takes rows m and m + 1 (lane L: row m's columns 4L .. 4L+3, then
+    // row m + 1's), so the same permutation applies with a single vector per row.
     auto scaled = [&](int m, int v) {
       __m512i x = acc[m][v];
       if (has_wzp) x = _mm512_sub_epi32(x, _mm512_mullo_epi32(wzp[v], _mm512_set1_epi32(row_sums[m])));
