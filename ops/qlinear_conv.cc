@@ -116,7 +116,8 @@ std::unique_ptr<Kernel> build_qlinear_conv(BuildContext& ctx) {
   const x86::Isa isa = x86::resolve_isa(ctx.options().isa);
   const x86::QGemmKernel* gemm = x86::qgemm_kernel(isa);
   // At most 16 output channels per group: the 16-column kernel, if the ISA has one.
-  if (gemm && p.shape.m_per_group() <= 16 && x86::qgemm_kernel_narrow(isa)) gemm = x86::qgemm_kernel_narrow(isa);
+  if (const x86::QGemmKernel* narrow = x86::qgemm_kernel_narrow(isa); gemm && narrow && p.shape.m_per_group() <= 16)
+    gemm = narrow;
   if (gemm && fast_qconv_applies(p)) {
     ctx.set_output_layout(0, Layout::NHWC);
     return make_fast_qconv(p, *gemm, ctx.input(0).layout == Layout::NHWC);

@@ -13,7 +13,6 @@
 // per-row sums Σ x' and is only computed when some w_zp' is non-zero. Padding positions read a
 // row of x_zp' bytes, so they contribute (x_zp' − x_zp')·(…) = 0 like ONNX's zero padding.
 #include <algorithm>
-#include <cmath>
 #include <cstdlib>
 #include <cstring>
 
@@ -125,7 +124,7 @@ class FastQConv final : public Kernel {
     // Weights that do not stay in L2 between runs (ResNet50's last two stages: +5–12 % on their
     // layers in the kernels bench, weights cold).
     prefetch_ = block_bytes_ * static_cast<size_t>(nblocks_ * group_) >= (size_t{256} << 10);
-    clamp_free_ = clamp_free(p);
+    clamp_free_ = x86::clamp_free_applies(p.requant.qmin(), p.requant.qmax(), mult_);
     zp_row_.assign(static_cast<size_t>(std::max<int64_t>(cg_, 1)) + 64, static_cast<uint8_t>(x_zp_));
     // Byte offsets of the taps from the window's top-left input pixel.
     tap_off_.resize(static_cast<size_t>(taps_total_));
@@ -293,12 +292,6 @@ class FastQConv final : public Kernel {
 
  private:
   bool needs_conversion() const { return !input_nhwc_ || x_signed_; }
-  // x86::QGemmArgs::clamp_free (and DwArgs'): every |mult| below 1, the output's whole range.
-  bool clamp_free(const QConvParams& p) const {
-    return (out_signed_ ? p.requant.qmin() == -128 && p.requant.qmax() == 127
-                        : p.requant.qmin() == 0 && p.requant.qmax() == 255) &&
-           std::all_of(mult_.begin(), mult_.end(), [](float m) { return std::fabs(m) < 1.0f; });
-  }
   int64_t chunk_blocks() const { return std::max<int64_t>(1, std::min<int64_t>(nblocks_, 128 / g_.nr)); }
 
   // Depthwise (one input and one output channel per group): weights centred (w − w_zp) as int32
@@ -330,7 +323,7 @@ class FastQConv final : public Kernel {
       dw_w_ = std::move(packed);
     }
     zp_row_.assign(static_cast<size_t>(dw_channels_) + 64, static_cast<uint8_t>(x_zp_));
-    clamp_free_ = clamp_free(p);
+    clamp_free_ = x86::clamp_free_applies(p.requant.qmin(), p.requant.qmax(), mult_);
   }
 
   void run_depthwise(const RunContext& ctx, const uint8_t* x, uint8_t* y) const {

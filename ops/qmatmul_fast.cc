@@ -1,7 +1,6 @@
 #include "qmatmul_fast.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdlib>
 #include <cstring>
 
@@ -56,10 +55,7 @@ class FastQMatMul final : public Kernel {
     if (any_wzp) w_zp_ = std::move(wzp);
     zp_ = s_.requant.zero_point();
     lo_ = static_cast<float>(s_.requant.qmin() - zp_);
-    // x86::QGemmArgs::clamp_free: every |mult| below 1 and the output type's whole range.
-    const bool full_range = s_.requant.qmin() < 0 ? s_.requant.qmin() == -128 && s_.requant.qmax() == 127
-                                                  : s_.requant.qmin() == 0 && s_.requant.qmax() == 255;
-    clamp_free_ = full_range && std::all_of(mult_.begin(), mult_.end(), [](float m) { return std::fabs(m) < 1.0f; });
+    clamp_free_ = x86::clamp_free_applies(s_.requant.qmin(), s_.requant.qmax(), mult_);
     hi_ = static_cast<float>(s_.requant.qmax() - zp_);
     s_.b = Tensor();  // packed now
   }

@@ -10,6 +10,7 @@
 // pixels at a time: each tap's weights are loaded once for the four.
 #include <immintrin.h>
 
+#include "avx512_pack.h"
 #include "cpu.h"
 #include "dwconv.h"
 
@@ -22,7 +23,7 @@ struct Epilogue {
   __m512i zp;
   bool out_signed;
   bool clamp_free;
-  __m512i zp16, lo_idx, hi_idx, order;
+  __m512i zp16, lo_idx, hi_idx;
 
   __m128i narrow(__m512i acc, __m512 mult) const {
     __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), mult);
@@ -36,13 +37,13 @@ struct Epilogue {
   void store(uint8_t* out, __mmask32 m, __m512i acc_even, __m512i acc_odd, __m512 mult_a, __m512 mult_b) const {
     if (clamp_free) {
       // Accumulators back in channel order, rounded, then saturated by packs (as the GEMM's
-      // integer epilogue, x86/qgemm.h): the dword permutation undoes the packs' lane order.
+      // integer epilogue, x86/qgemm.h); the first 32 bytes are channels c .. c+31.
       const __m512i lo16 = _mm512_permutex2var_epi32(acc_even, lo_idx, acc_odd);
       const __m512i hi16 = _mm512_permutex2var_epi32(acc_even, hi_idx, acc_odd);
       const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_cvtepi32_ps(lo16), mult_a));
       const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_cvtepi32_ps(hi16), mult_b));
       const __m512i w = _mm512_adds_epi16(_mm512_packs_epi32(q0, q1), zp16);
-      const __m512i b = _mm512_permutexvar_epi32(order, out_signed ? _mm512_packs_epi16(w, w) : _mm512_packus_epi16(w, w));
+      const __m512i b = pack_bytes_in_order(w, w, out_signed);
       _mm256_mask_storeu_epi8(out, m, _mm512_castsi512_si256(b));
       return;
     }
@@ -84,8 +85,7 @@ void dwconv_avx512(const DwArgs& a) {
                     a.clamp_free,
                     _mm512_set1_epi16(static_cast<int16_t>(a.zp)),
                     _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23),
-                    _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31),
-                    _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0)};
+                    _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)};
   const int taps = a.taps;
   const int64_t channels = a.channels, pc = a.padded_channels;
   const int32_t* const bias = a.bias;

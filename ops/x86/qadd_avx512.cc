@@ -1,5 +1,6 @@
 #include <immintrin.h>
 
+#include "avx512_pack.h"
 #include "qadd.h"
 
 namespace quint::ops::x86 {
@@ -22,7 +23,7 @@ inline __m128i add16(__m128i a, __m128i b, __m512 ra, __m512 rb, __m512 k) {
 }
 
 // 64 elements: four vectors of int32, narrowed with saturation by packs (INT32_MIN still gives
-// the type's minimum), then one dword permutation restores the element order.
+// the type's minimum) and put back in order (avx512_pack.h).
 template <bool Signed>
 inline __m512i add64(const uint8_t* pa, const uint8_t* pb, __m512 ra, __m512 rb, __m512 k) {
   __m512i q[4];
@@ -31,10 +32,7 @@ inline __m512i add64(const uint8_t* pa, const uint8_t* pb, __m512 ra, __m512 rb,
     const __m128i vb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(pb + 16 * v));
     q[v] = _mm512_cvtps_epi32(_mm512_fmadd_ps(widen<Signed>(va), ra, _mm512_fmadd_ps(widen<Signed>(vb), rb, k)));
   }
-  const __m512i w01 = _mm512_packs_epi32(q[0], q[1]), w23 = _mm512_packs_epi32(q[2], q[3]);
-  // 128-bit lane L now holds dwords (q0, q1, q2, q3) of elements 4L .. 4L+3 of each vector.
-  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-  return _mm512_permutexvar_epi32(order, Signed ? _mm512_packs_epi16(w01, w23) : _mm512_packus_epi16(w01, w23));
+  return pack_bytes_in_order(_mm512_packs_epi32(q[0], q[1]), _mm512_packs_epi32(q[2], q[3]), Signed);
 }
 
 // Blocks of 64, full vectors of 16 with plain loads and stores (they fold into the widening

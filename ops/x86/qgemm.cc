@@ -1,5 +1,8 @@
 #include "qgemm.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "dwconv.h"
 #include "interleave.h"
 #include "maxpool.h"
@@ -16,6 +19,11 @@ const QGemmKernel* qgemm_kernel(Isa isa) {
     case Isa::Ref: return nullptr;
   }
   return nullptr;
+}
+
+bool clamp_free_applies(int32_t qmin, int32_t qmax, const std::vector<float>& mult) {
+  const bool whole_type = (qmin == 0 && qmax == 255) || (qmin == -128 && qmax == 127);
+  return whole_type && std::all_of(mult.begin(), mult.end(), [](float m) { return std::fabs(m) < 1.0f; });
 }
 
 const QGemmKernel* qgemm_kernel_narrow(Isa isa) { return isa == Isa::Avx512Vnni ? &kQGemmAvx512VnniNarrow : nullptr; }

@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "cpu.h"
 
@@ -56,6 +57,10 @@ struct QGemmKernel {
   void (*pack)(const int8_t* w, int64_t ldw, int64_t k_total, int ncols, int8_t* out);
   void (*run)(const QGemmArgs& args);
 };
+
+// Whether QGemmArgs::clamp_free (and DwArgs::clamp_free) holds for a requantization to
+// [qmin, qmax] with these per-column multipliers.
+bool clamp_free_applies(int32_t qmin, int32_t qmax, const std::vector<float>& mult);
 
 // The microkernel for an ISA; nullptr for Isa::Ref (the reference kernels need none). For
 // Avx512Vnni, the VBMI variant when the CPU has AVX-512 VBMI.

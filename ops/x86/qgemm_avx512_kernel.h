@@ -18,6 +18,7 @@
 
 #include <cstring>
 
+#include "avx512_pack.h"
 #include "qgemm.h"
 
 #ifndef QUINT_QGEMM_VBMI
@@ -129,25 +130,18 @@ void run_rows(const QGemmArgs& p) {
   if (p.clamp_free) {
     // Round first, then saturate in integers (exact when fl32(v)·mult cannot reach ±2^31: see
     // QGemmArgs::clamp_free): rows in pairs, packed to int16 with saturation, the zero point
-    // added with saturation, packed to bytes with saturation, and the dwords put in order.
-    // After the two packs, 128-bit lane L holds 4-byte groups: (row 0 or 1) × (vector 0 or 1),
-    // each the columns 4L .. 4L+3 of that vector. The permutation collects row 0's groups in
-    // column order, then row 1's.
+    // added with saturation, then to bytes in order (avx512_pack.h): with two vectors per row the
+    // first 32 bytes are row m's, the next 32 row m + 1's; with one vector per row, a single
+    // packs_epi32 takes both rows and the first 16 bytes are row m's, the next 16 row m + 1's.
     const __m512i zp16 = _mm512_set1_epi16(static_cast<int16_t>(p.zp));
     const bool sgn = p.out_signed;
-    const __m512i order = NV == 2 ? _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15)
-                                  : _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0);
-    // NV == 1: one packs_epi32 takes rows m and m + 1 (lane L: row m's columns 4L .. 4L+3, then
-    // row m + 1's), so the same permutation applies with a single vector per row.
     auto scaled = [&](int m, int v) {
       __m512i x = acc[m][v];
       if (has_wzp) x = _mm512_sub_epi32(x, _mm512_mullo_epi32(wzp[v], _mm512_set1_epi32(row_sums[m])));
       return _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_cvtepi32_ps(x), mult[v]));
     };
     auto narrow = [&](__m512i w0, __m512i w1) {
-      w0 = _mm512_adds_epi16(w0, zp16);
-      w1 = _mm512_adds_epi16(w1, zp16);
-      return _mm512_permutexvar_epi32(order, sgn ? _mm512_packs_epi16(w0, w1) : _mm512_packus_epi16(w0, w1));
+      return pack_bytes_in_order(_mm512_adds_epi16(w0, zp16), _mm512_adds_epi16(w1, zp16), sgn);
     };
     if constexpr (NV == 2) {
       const __mmask32 m2 = static_cast<__mmask32>(mask[0] | (static_cast<uint32_t>(mask[1]) << 16));
