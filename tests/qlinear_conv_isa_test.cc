@@ -158,7 +158,7 @@ TEST(QLinearConvIsa, DepthwiseMatchesReference) {
   // One input and one output channel per group: the dedicated depthwise kernel.
   for (uint32_t seed = 0; seed < 72; ++seed) {
     ConvCase cc;
-    cc.c = cc.m = cc.group = std::vector<int64_t>{1, 8, 17, 32, 96, 40, 65}[seed % 7];
+    cc.c = cc.m = cc.group = std::vector<int64_t>{1, 8, 17, 32, 96, 40, 65, 48}[seed % 8];
     cc.kh = cc.kw = seed % 3 == 0 ? 5 : 3;
     if (seed >= 24) {  // uneven kernels, even tap counts, long rows, windows wider than the input
       cc.kh = std::vector<int64_t>{1, 2, 3, 3, 5}[seed % 5];
@@ -180,6 +180,27 @@ TEST(QLinearConvIsa, DepthwiseMatchesReference) {
     if (seed % 4 == 2) cc.y_scale_factor = 1e-3f;
     expect_all_isas_match(cc, seed);
   }
+}
+
+TEST(QLinearConvIsa, DepthwiseRunsOfEveryLengthMatchReference) {
+  // The AVX-512 depthwise kernel computes a row's interior in groups of eight and four pixels,
+  // the last group overlapping the one before, and single pixels at the borders and in runs
+  // shorter than four; blocks of 32 channels are read whole, as a 16-channel half, or masked.
+  // Every run length from 0 to 21 pixels, at strides 1 and 2, for each kind of block.
+  for (int64_t w = 1; w <= 22; ++w)
+    for (int64_t channels : {16, 48, 32, 21, 144})
+      for (int64_t stride : {1, 2}) {
+        ConvCase cc;
+        cc.c = cc.m = cc.group = channels;
+        cc.h = 3;
+        cc.w = w;
+        cc.stride = stride;
+        cc.pad = 1;
+        cc.threads = 1;
+        cc.per_channel = w % 2 == 0;
+        cc.y_scale_factor = channels == 21 ? 1e-3f : 1;  // the float-clamp epilogue too
+        expect_all_isas_match(cc, static_cast<uint32_t>(w * 1000 + channels * 10 + stride));
+      }
 }
 
 TEST(QLinearConvIsa, ResNetShapedLayersMatchReference) {

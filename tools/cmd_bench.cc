@@ -109,6 +109,10 @@ int cmd_bench(int argc, char** argv) {
         st.set("node", steps[i].node);
         st.set("op_type", steps[i].op_type);
         st.set("ms", sum / runs);
+        if (steps[i].macs > 0) {
+          st.set("macs", static_cast<double>(steps[i].macs));
+          st.set("gmacs_per_s", sum > 0 ? static_cast<double>(steps[i].macs) * runs / (sum * 1e6) : 0.0);
+        }
         profile.push(std::move(st));
       }
       j.set("profile", std::move(profile));
@@ -125,18 +129,33 @@ int cmd_bench(int argc, char** argv) {
   if (!steps.empty()) {
     // Mean time per run of each operator type, and the ten slowest nodes.
     std::map<std::string, double> by_op;
-    std::map<std::string, std::pair<std::string, double>> by_node;
+    struct NodeTime {
+      std::string op_type;
+      double ms = 0;
+      int64_t macs = 0;
+    };
+    std::map<std::string, NodeTime> by_node;
     double total = 0;
     for (const StepTime& st : steps) {
       by_op[st.op_type] += st.ms / runs;
-      auto& n = by_node[st.node];
-      n.first = st.op_type;
-      n.second += st.ms / runs;
+      NodeTime& n = by_node[st.node];
+      n.op_type = st.op_type;
+      n.ms += st.ms / runs;
+      n.macs = st.macs;
       total += st.ms / runs;
     }
     std::vector<std::pair<double, std::string>> ops, nodes;
     for (const auto& [k, v] : by_op) ops.emplace_back(v, k);
-    for (const auto& [k, v] : by_node) nodes.emplace_back(v.second, k + " (" + v.first + ")");
+    for (const auto& [k, v] : by_node) {
+      std::string label = k + " (" + v.op_type + ")";
+      // Throughput of nodes that multiply (a step runs once per run: macs per ms / 1e6 = GMAC/s).
+      if (v.macs > 0 && v.ms > 0) {
+        char rate[48];
+        std::snprintf(rate, sizeof rate, "  %.0f GMAC/s", static_cast<double>(v.macs) / (v.ms * 1e6));
+        label += rate;
+      }
+      nodes.emplace_back(v.ms, std::move(label));
+    }
     std::sort(ops.rbegin(), ops.rend());
     std::sort(nodes.rbegin(), nodes.rend());
     std::printf("profile (mean per run, %.3f ms in steps):\n", total);

@@ -23,9 +23,9 @@ struct DwArgs {
   int taps = 0;                       // kernel positions (KH·KW)
   int pixels = 0;                     // output pixels in this call
   // Without steps: [pixels][taps] row pointers (padding: the x_zp row).
-  // With steps: [taps] row pointers of the first pixel; after each pixel but the last, the kernel
-  // advances rows[t] by steps[t] bytes (a run of pixels along an output row: stride·C, or 0 for
-  // the x_zp row).
+  // With steps: [taps] row pointers of the first pixel; pixel p's are rows[t] + p·steps[t] (a
+  // run of pixels along an output row: stride·C, or 0 for the x_zp row). The kernel may move the
+  // pointers in rows[] as it goes: their values after the call are unspecified.
   const uint8_t** rows = nullptr;
   const int64_t* steps = nullptr;
   const int32_t* w = nullptr;         // [taps][padded_channels]: w' sign-extended, in the kernel's layout

@@ -275,8 +275,9 @@ std::map<std::string, Tensor> Session::run(const std::map<std::string, Tensor>& 
       const auto t0 = std::chrono::steady_clock::now();
       step.kernel->run(st->contexts[s]);
       const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-      if (step.node >= 0) options.profile->push_back({g.nodes[step.node].label(), g.nodes[step.node].op_type, ms});
-      else options.profile->push_back({"(layout)", "layout conversion", ms});
+      if (step.node >= 0)
+        options.profile->push_back({g.nodes[step.node].label(), g.nodes[step.node].op_type, ms, step.kernel->macs()});
+      else options.profile->push_back({"(layout)", "layout conversion", ms, 0});
     } else {
       step.kernel->run(st->contexts[s]);
     }

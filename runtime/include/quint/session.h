@@ -86,6 +86,7 @@ class Observer {
 struct StepTime {
   std::string node, op_type;  // "(layout)" for a conversion the planner inserted
   double ms = 0;
+  int64_t macs = 0;  // multiply-accumulates of the step (0 for operators without)
 };
 
 struct RunOptions {
