@@ -69,4 +69,27 @@ TEST(Smoke, NodesNoOutputNeedsRunOnlyWhenObserved) {
   EXPECT_TRUE(tensors_equal(watch.seen.at("dead"), Tensor::from_vector<float>({1, 4}, {1, -2, 3, -4})));
 }
 
+// A profiled run reports each step's multiply-accumulates (quint bench --profile prints GMAC/s
+// from them): a 3×3 convolution of 2 into 4 channels over a 5×5 output does 4·25·2·9 of them.
+TEST(Smoke, ProfileCarriesMacsOfMultiplyingSteps) {
+  ModelBuilder b;
+  b.input("x", DType::Float32, {1, 2, 5, 5});
+  b.initializer("w", Tensor::from_vector<float>({4, 2, 3, 3}, std::vector<float>(72, 0.5f)));
+  Attributes pads;
+  pads.set("pads", std::vector<int64_t>{1, 1, 1, 1});
+  b.node("Conv", {"x", "w"}, {"c"}, pads);
+  b.node("Relu", {"c"}, {"y"});
+  b.output("y", DType::Float32);
+  Session s(b.save("profile_macs.onnx"));
+  std::vector<StepTime> steps;
+  RunOptions ro;
+  ro.profile = &steps;
+  s.run({{"x", Tensor::from_vector<float>({1, 2, 5, 5}, std::vector<float>(50, 1.0f))}}, ro);
+  ASSERT_EQ(steps.size(), 2u);
+  EXPECT_EQ(steps[0].op_type, "Conv");
+  EXPECT_EQ(steps[0].macs, 4 * 25 * 2 * 9);
+  EXPECT_EQ(steps[1].op_type, "Relu");
+  EXPECT_EQ(steps[1].macs, 0);
+}
+
 }  // namespace quint::test
