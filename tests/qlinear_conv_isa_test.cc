@@ -186,21 +186,24 @@ TEST(QLinearConvIsa, DepthwiseRunsOfEveryLengthMatchReference) {
   // The AVX-512 depthwise kernel computes a row's interior in groups of eight and four pixels,
   // the last group overlapping the one before, and single pixels at the borders and in runs
   // shorter than four; blocks of 32 channels are read whole, as a 16-channel half, or masked.
-  // Every run length from 0 to 21 pixels, at strides 1 and 2, for each kind of block.
+  // Every run length from 0 to 21 pixels, at strides 1 and 2, for each kind of block, with and
+  // without weight zero points.
   for (int64_t w = 1; w <= 22; ++w)
-    for (int64_t channels : {16, 48, 32, 21, 144})
-      for (int64_t stride : {1, 2}) {
-        ConvCase cc;
-        cc.c = cc.m = cc.group = channels;
-        cc.h = 3;
-        cc.w = w;
-        cc.stride = stride;
-        cc.pad = 1;
-        cc.threads = 1;
-        cc.per_channel = w % 2 == 0;
-        cc.y_scale_factor = channels == 21 ? 1e-3f : 1;  // the float-clamp epilogue too
-        expect_all_isas_match(cc, static_cast<uint32_t>(w * 1000 + channels * 10 + stride));
-      }
+    for (int64_t channels : {16, 48, 32, 21, 144, 96})
+      for (int64_t stride : {1, 2})
+        for (bool wzp : {false, true}) {
+          ConvCase cc;
+          cc.c = cc.m = cc.group = channels;
+          cc.h = 3;
+          cc.w = w;
+          cc.stride = stride;
+          cc.pad = 1;
+          cc.threads = 1;
+          cc.wzp_nonzero = wzp;
+          cc.per_channel = w % 2 == 0;
+          cc.y_scale_factor = channels == 21 ? 1e-3f : 1;  // the float-clamp epilogue too
+          expect_all_isas_match(cc, static_cast<uint32_t>(w * 1000 + channels * 10 + stride * 2 + wzp));
+        }
 }
 
 TEST(QLinearConvIsa, ResNetShapedLayersMatchReference) {
