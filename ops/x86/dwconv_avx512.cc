@@ -12,6 +12,8 @@
 // depthwise layers over four pixels with masked loads.
 #include <immintrin.h>
 
+#include <type_traits>
+
 #include "avx512_pack.h"
 #include "cpu.h"
 #include "dwconv.h"
@@ -20,38 +22,32 @@ namespace quint::ops::x86 {
 
 namespace {
 
+// The epilogue, for the even- and odd-channel accumulators of 32 channels: rounded (after the
+// float clamp unless ClampFree, see QGemmArgs::clamp_free), packed to int16 with saturation
+// (lane L of 128 bits then holds channels 8L+0, 2, 4, 6, 1, 3, 5, 7), the zero point added with
+// saturation, packed to bytes, and put in channel order by one in-lane byte shuffle and one
+// qword permutation. (Exact in both modes: after the float clamp every value is in the output
+// type, and under ClampFree saturating is the clamp.) Its mode is a template parameter. GCC 12
+// copies every accumulator in and out of the taps loop (and spills some) when the accumulators
+// feed an epilogue like this one directly, whatever its form: pixels() hands them over through
+// memory (10-17 % faster in a microbenchmark of the kernel alone).
+template <bool ClampFree, bool Signed>
 struct Epilogue {
   __m512 lo, hi;
-  __m512i zp;
-  bool out_signed;
-  bool clamp_free;
-  __m512i zp16, lo_idx, hi_idx;
+  __m512i zp16, order8, lanes;
 
-  __m128i narrow(__m512i acc, __m512 mult) const {
+  __m512i round(__m512i acc, __m512 mult) const {
     __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), mult);
-    f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
-    const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(f), zp);
-    return in_register(out_signed ? _mm512_cvtsepi32_epi8(q) : _mm512_cvtusepi32_epi8(q));
+    if constexpr (!ClampFree) f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
+    return _mm512_cvtps_epi32(f);
   }
-  // Stores 32 channels (fewer under the mask) from the even- and odd-channel accumulators.
-  // `mult` holds the multipliers of channels c .. c+15 and c+16 .. c+31 (clamp_free), or split
-  // by parity like the accumulators.
-  void store(uint8_t* out, __mmask32 m, __m512i acc_even, __m512i acc_odd, __m512 mult_a, __m512 mult_b) const {
-    if (clamp_free) {
-      // Accumulators back in channel order, rounded, then saturated by packs (as the GEMM's
-      // integer epilogue, x86/qgemm.h); the first 32 bytes are channels c .. c+31.
-      const __m512i lo16 = _mm512_permutex2var_epi32(acc_even, lo_idx, acc_odd);
-      const __m512i hi16 = _mm512_permutex2var_epi32(acc_even, hi_idx, acc_odd);
-      const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_cvtepi32_ps(lo16), mult_a));
-      const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_cvtepi32_ps(hi16), mult_b));
-      const __m512i w = _mm512_adds_epi16(_mm512_packs_epi32(q0, q1), zp16);
-      const __m512i b = pack_bytes_in_order(w, w, out_signed);
-      _mm256_mask_storeu_epi8(out, m, _mm512_castsi512_si256(b));
-      return;
-    }
-    const __m128i e = narrow(acc_even, mult_a), o = narrow(acc_odd, mult_b);
-    const __m256i bytes = _mm256_set_m128i(_mm_unpackhi_epi8(e, o), _mm_unpacklo_epi8(e, o));
-    _mm256_mask_storeu_epi8(out, m, bytes);
+  // Stores 32 channels (fewer under the mask); mult_even / mult_odd are split by parity like the
+  // accumulators.
+  void store(uint8_t* out, __mmask32 m, __m512i acc_even, __m512i acc_odd, __m512 mult_even, __m512 mult_odd) const {
+    const __m512i w = _mm512_adds_epi16(_mm512_packs_epi32(round(acc_even, mult_even), round(acc_odd, mult_odd)), zp16);
+    const __m512i b = Signed ? _mm512_packs_epi16(w, w) : _mm512_packus_epi16(w, w);
+    const __m512i ordered = _mm512_permutexvar_epi64(lanes, _mm512_shuffle_epi8(b, order8));
+    _mm256_mask_storeu_epi8(out, m, _mm512_castsi512_si256(ordered));
   }
 };
 
@@ -89,8 +85,9 @@ void dwconv_avx512_pack_weights(const int32_t* plain, int taps, int64_t padded_c
 
 namespace {
 
+template <class Ep>
 struct Consts {
-  Epilogue ep;
+  Ep ep;
   __m512i even_idx, odd_idx;
   const int32_t* bias;
   const float* mult;
@@ -102,11 +99,6 @@ struct Consts {
   }
   void split_mult(int64_t c, __m512* me, __m512* mo) const {
     const __m512 lo = _mm512_loadu_ps(mult + c), hi = _mm512_loadu_ps(mult + c + 16);
-    if (ep.clamp_free) {  // the epilogue puts the accumulators back in channel order first
-      *me = lo;
-      *mo = hi;
-      return;
-    }
     *me = _mm512_permutex2var_ps(lo, even_idx, hi);
     *mo = _mm512_permutex2var_ps(lo, odd_idx, hi);
   }
@@ -114,8 +106,8 @@ struct Consts {
 
 // P pixels of a run (each tap's row pointer advances by steps[t] per pixel) for one block of
 // 32 channels: each tap's weights are loaded once for the P pixels.
-template <int P, Block B>
-inline void pixels(const Consts& k, const DwArgs& a, const uint8_t* const* rows, int64_t c, __mmask32 m, uint8_t* out) {
+template <int P, Block B, class K>
+inline void pixels(const K& k, const DwArgs& a, const uint8_t* const* rows, int64_t c, __mmask32 m, uint8_t* out) {
   __m512i be, bo;
   k.split_bias(c, &be, &bo);
   __m512i e[P], o[P];
@@ -136,17 +128,27 @@ inline void pixels(const Consts& k, const DwArgs& a, const uint8_t* const* rows,
       o[i] = _mm512_dpwssd_epi32(o[i], x, wo);
     }
   }
+  // The accumulators go to the epilogue through memory (a barrier keeps the stores): read
+  // directly, GCC 12 copies every one of them in and out of the taps loop (see Epilogue).
+  alignas(64) int32_t acc[2 * P][16];
+#pragma GCC unroll 8
+  for (int i = 0; i < P; ++i) {
+    _mm512_store_si512(acc[2 * i], e[i]);
+    _mm512_store_si512(acc[2 * i + 1], o[i]);
+  }
+  asm("" : : "r"(&acc[0][0]) : "memory");
   __m512 me, mo;
   k.split_mult(c, &me, &mo);
 #pragma GCC unroll 8
-  for (int i = 0; i < P; ++i) k.ep.store(out + i * a.channels + c, m, e[i], o[i], me, mo);
+  for (int i = 0; i < P; ++i)
+    k.ep.store(out + i * a.channels + c, m, _mm512_load_si512(acc[2 * i]), _mm512_load_si512(acc[2 * i + 1]), me, mo);
 }
 
 // One pixel, one block of 32 channels. Taps alternate between two sets of accumulators, summed
 // at the end (int32 addition wraps and is associative: the same sums), so that the pixel does
 // not wait on the latency of a single chain of multiply-adds.
-template <Block B>
-inline void one_pixel(const Consts& k, const DwArgs& a, const uint8_t* const* rows, int64_t c, __mmask32 m, uint8_t* out) {
+template <Block B, class K>
+inline void one_pixel(const K& k, const DwArgs& a, const uint8_t* const* rows, int64_t c, __mmask32 m, uint8_t* out) {
   __m512i e0, o0;
   k.split_bias(c, &e0, &o0);
   __m512i e1 = _mm512_setzero_si512(), o1 = e1;
@@ -170,52 +172,37 @@ inline void one_pixel(const Consts& k, const DwArgs& a, const uint8_t* const* ro
   k.ep.store(out + c, m, _mm512_add_epi32(e0, e1), _mm512_add_epi32(o0, o1), me, mo);
 }
 
-// Every block of channels of one pixel group (F: four_pixels or one_pixel, per block kind).
-template <template <Block> class F>
-inline void all_blocks(const Consts& k, const DwArgs& a, const uint8_t* const* rows, uint8_t* out) {
+// Every block of channels of a group of P pixels (P = 1: one_pixel).
+template <int P, class K>
+inline void all_blocks(const K& k, const DwArgs& a, const uint8_t* const* rows, uint8_t* out) {
+  auto block = [&](auto kind, int64_t c, __mmask32 m) {
+    constexpr Block B = decltype(kind)::value;
+    if constexpr (P == 1) one_pixel<B>(k, a, rows, c, m, out);
+    else pixels<P, B>(k, a, rows, c, m, out);
+  };
   const int64_t channels = a.channels;
   int64_t c = 0;
-  for (; c + 32 <= channels; c += 32) F<Block::Full>::run(k, a, rows, c, channel_mask(32), out);
+  for (; c + 32 <= channels; c += 32) block(std::integral_constant<Block, Block::Full>(), c, channel_mask(32));
   const int64_t left = channels - c;
-  if (left == 16) F<Block::Half>::run(k, a, rows, c, channel_mask(16), out);
-  else if (left > 0) F<Block::Masked>::run(k, a, rows, c, channel_mask(left), out);
+  if (left == 16) block(std::integral_constant<Block, Block::Half>(), c, channel_mask(16));
+  else if (left > 0) block(std::integral_constant<Block, Block::Masked>(), c, channel_mask(left));
 }
 
-template <Block B>
-struct Four {
-  static void run(const Consts& k, const DwArgs& a, const uint8_t* const* rows, int64_t c, __mmask32 m, uint8_t* out) {
-    pixels<4, B>(k, a, rows, c, m, out);
-  }
-};
-template <Block B>
-struct Eight {
-  static void run(const Consts& k, const DwArgs& a, const uint8_t* const* rows, int64_t c, __mmask32 m, uint8_t* out) {
-    pixels<8, B>(k, a, rows, c, m, out);
-  }
-};
-template <Block B>
-struct One {
-  static void run(const Consts& k, const DwArgs& a, const uint8_t* const* rows, int64_t c, __mmask32 m, uint8_t* out) {
-    one_pixel<B>(k, a, rows, c, m, out);
-  }
-};
-
-}  // namespace
-
-void dwconv_avx512(const DwArgs& a) {
+template <bool ClampFree, bool Signed>
+void run(const DwArgs& a) {
   const __m512i even_idx = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-  // lo_idx / hi_idx interleave even and odd channels (lane j of each holds channel 2j / 2j+1)
-  // back into channels 0-15 / 16-31.
-  const Consts k{Epilogue{_mm512_set1_ps(a.lo), _mm512_set1_ps(a.hi), _mm512_set1_epi32(a.zp), a.out_signed, a.clamp_free,
-                          _mm512_set1_epi16(static_cast<int16_t>(a.zp)),
-                          _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23),
-                          _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)},
-                 even_idx, _mm512_add_epi32(even_idx, _mm512_set1_epi32(1)), a.bias, a.mult};
+  using Ep = Epilogue<ClampFree, Signed>;
+  // order8: in each 128-bit lane, bytes 0-7 in channel order (from 0, 2, 4, 6, 1, 3, 5, 7);
+  // lanes: the low qword of each 128-bit lane, in order.
+  const Consts<Ep> k{Ep{_mm512_set1_ps(a.lo), _mm512_set1_ps(a.hi), _mm512_set1_epi16(static_cast<int16_t>(a.zp)),
+                        _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15)),
+                        _mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7)},
+                     even_idx, _mm512_add_epi32(even_idx, _mm512_set1_epi32(1)), a.bias, a.mult};
   const int taps = a.taps;
   const int64_t channels = a.channels;
   if (!a.steps || a.pixels < 4) {  // single pixels (own row pointers each, or a short run)
     for (int p = 0; p < a.pixels; ++p) {
-      all_blocks<One>(k, a, a.steps ? a.rows : a.rows + p * taps, a.out + p * channels);
+      all_blocks<1>(k, a, a.steps ? a.rows : a.rows + p * taps, a.out + p * channels);
       if (a.steps && p + 1 < a.pixels)
         for (int t = 0; t < taps; ++t) a.rows[t] += a.steps[t];
     }
@@ -231,14 +218,26 @@ void dwconv_avx512(const DwArgs& a) {
     p = next;
   };
   for (; p + 8 <= a.pixels;) {
-    all_blocks<Eight>(k, a, a.rows, a.out + p * channels);
+    all_blocks<8>(k, a, a.rows, a.out + p * channels);
     if (p + 8 == a.pixels) return;
     move_to(p + 8 <= a.pixels - 4 ? p + 8 : a.pixels - 4);
   }
   for (;;) {
-    all_blocks<Four>(k, a, a.rows, a.out + p * channels);
+    all_blocks<4>(k, a, a.rows, a.out + p * channels);
     if (p + 4 == a.pixels) return;
     move_to(p + 8 <= a.pixels ? p + 4 : a.pixels - 4);
+  }
+}
+
+}  // namespace
+
+void dwconv_avx512(const DwArgs& a) {
+  if (a.clamp_free) {
+    if (a.out_signed) run<true, true>(a);
+    else run<true, false>(a);
+  } else {
+    if (a.out_signed) run<false, true>(a);
+    else run<false, false>(a);
   }
 }
 
