@@ -234,7 +234,7 @@ void max_into(T* __restrict out, const T* __restrict row, int64_t n) {
 template <class T>
 class MaxPoolNhwc final : public Kernel {
  public:
-  MaxPoolNhwc(PoolPlan p, x86::MaxRowsKernel fast) : p_(std::move(p)), fast_(fast) {}
+  MaxPoolNhwc(PoolPlan p, x86::MaxPoolRowKernel fast) : p_(std::move(p)), fast_(fast) {}
   // Work items are output rows; along a row the window's input pixels are found without a
   // division per pixel, and each output pixel reduces its (at most KH·KW) channel rows at once.
   void run(const RunContext& ctx) const override {
@@ -257,6 +257,26 @@ class MaxPoolNhwc final : public Kernel {
           if (ih >= 0 && ih < IH) in_rows[static_cast<size_t>(rows++)] = x + (n * IH + ih) * IW * C;
         }
         T* out = y + item * OW * C;
+        if (fast_) {
+          if (rows == 0) {  // every window entirely in the padding (possible with ceil_mode)
+            std::fill(out, out + OW * C, std::numeric_limits<T>::lowest());
+            continue;
+          }
+          x86::MaxPoolRowArgs a;
+          a.rows = reinterpret_cast<const uint8_t* const*>(in_rows.data());
+          a.nrows = rows;
+          a.channels = C;
+          a.in_w = IW;
+          a.out_w = OW;
+          a.kernel_w = KW;
+          a.stride_w = SW;
+          a.pad_w = PW;
+          a.dilation_w = DW;
+          a.is_signed = std::is_signed_v<T>;
+          a.out = reinterpret_cast<uint8_t*>(out);
+          fast_(a);
+          continue;
+        }
         for (int64_t ow = 0; ow < OW; ++ow, out += C) {
           int count = 0;
           for (int64_t kw = 0; kw < KW; ++kw) {
@@ -267,9 +287,6 @@ class MaxPoolNhwc final : public Kernel {
           // A window entirely in the padding (possible with ceil_mode) holds the type's minimum.
           if (count == 0) {
             std::fill(out, out + C, std::numeric_limits<T>::lowest());
-          } else if (fast_) {
-            fast_(reinterpret_cast<const uint8_t* const*>(window.data()), count, C, std::is_signed_v<T>,
-                  reinterpret_cast<uint8_t*>(out));
           } else {
             std::memcpy(out, window[0], static_cast<size_t>(C) * sizeof(T));
             for (int i = 1; i < count; ++i) max_into(out, window[static_cast<size_t>(i)], C);
@@ -281,7 +298,7 @@ class MaxPoolNhwc final : public Kernel {
 
  private:
   PoolPlan p_;
-  x86::MaxRowsKernel fast_;  // nullptr: the portable loop
+  x86::MaxPoolRowKernel fast_;  // nullptr: the portable loop
 };
 
 std::unique_ptr<Kernel> build_max_pool(BuildContext& ctx) {
@@ -303,7 +320,7 @@ std::unique_ptr<Kernel> build_max_pool(BuildContext& ctx) {
   if (x.layout == Layout::NHWC) {
     if (!is_quant8(x.dtype) || x.shape.size() != 4 || ctx.num_outputs() > 1) ctx.require_plain_layout();
     ctx.set_output_layout(0, Layout::NHWC);
-    const x86::MaxRowsKernel fast = x86::max_rows_kernel(x86::resolve_isa(ctx.options().isa));
+    const x86::MaxPoolRowKernel fast = x86::max_pool_row_kernel(x86::resolve_isa(ctx.options().isa));
     if (x.dtype == DType::UInt8) return std::make_unique<MaxPoolNhwc<uint8_t>>(std::move(p), fast);
     return std::make_unique<MaxPoolNhwc<int8_t>>(std::move(p), fast);
   }

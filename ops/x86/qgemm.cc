@@ -64,6 +64,6 @@ Interleave3Kernel interleave3_kernel(Isa isa) {
   return isa == Isa::Avx512Vnni && cpu_features().avx512vbmi ? interleave3_avx512vbmi : nullptr;
 }
 
-MaxRowsKernel max_rows_kernel(Isa isa) { return isa == Isa::Avx512Vnni ? max_rows_avx512 : nullptr; }
+MaxPoolRowKernel max_pool_row_kernel(Isa isa) { return isa == Isa::Avx512Vnni ? max_pool_row_avx512 : nullptr; }
 
 }  // namespace quint::ops::x86
