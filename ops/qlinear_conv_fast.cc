@@ -249,6 +249,7 @@ class FastQConv final : public Kernel {
         a.zp = zp_;
         a.out_signed = out_signed_;
         a.clamp_free = clamp_free_;
+        a.tap_stride = tap_stride();
         a.ldc = m_;
         const int64_t nb_end = std::min(nblocks_, (nc + 1) * per_chunk);
         // Chunk-major order: while this chunk's weights are in cache (after its first row tile),
@@ -292,6 +293,8 @@ class FastQConv final : public Kernel {
 
  private:
   bool needs_conversion() const { return !input_nhwc_ || x_signed_; }
+  // PaddedRows: the distance between a window's kernel rows in the padded input (QGemmArgs).
+  int64_t tap_stride() const { return path_ == Path::PaddedRows ? dh_ * wp_ * c_ : 0; }
   int64_t chunk_blocks() const { return std::max<int64_t>(1, std::min<int64_t>(nblocks_, 128 / g_.nr)); }
 
   // Depthwise (one input and one output channel per group): weights centred (w − w_zp) as int32
@@ -456,9 +459,8 @@ class FastQConv final : public Kernel {
       for (int m = 0; m < mr; ++m) rows[m] = x_img + (p0 + m) * c_;
       return;
     }
-    if (path_ == Path::PaddedRows) {
-      for (int m = 0; m < mr; ++m, next())
-        for (int64_t kh = 0; kh < kh_; ++kh) rows[m * taps_ + kh] = x_img + ((oh * sh_ + kh * dh_) * wp_ + ow * sw_) * c_;
+    if (path_ == Path::PaddedRows) {  // a pointer per row; its kernel rows follow at tap_stride()
+      for (int m = 0; m < mr; ++m, next()) rows[m] = x_img + (oh * sh_ * wp_ + ow * sw_) * c_;
       return;
     }
     const int64_t span_h = (kh_ - 1) * dh_, span_w = (kw_ - 1) * dw_;
@@ -496,7 +498,7 @@ class FastQConv final : public Kernel {
     for (int m = 0; m < mr; ++m) {
       int32_t s = 0;
       for (int64_t t = 0; t < taps_; ++t) {
-        const uint8_t* r = rows[m * taps_ + t];
+        const uint8_t* r = path_ == Path::PaddedRows ? rows[m] + t * tap_stride() : rows[m * taps_ + t];
         for (int64_t i = 0; i < seg; ++i) s += r[i];
       }
       sums[m] = s;

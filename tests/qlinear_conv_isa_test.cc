@@ -228,23 +228,27 @@ TEST(QLinearConvIsa, ResNetShapedLayersMatchReference) {
 
 TEST(QLinearConvIsa, RgbStemRowsMatchReference) {
   // Three input channels from NCHW: image rows are interleaved into pixels in vectors of 64, with
-  // a shorter last one; int8 inputs are flipped to uint8 on the way.
+  // a shorter last one; int8 inputs are flipped to uint8 on the way. The kernel reads a window's
+  // rows at a fixed stride from one pointer per pixel (QGemmArgs::tap_stride), and so do the row
+  // sums that non-zero weight zero points need.
   uint32_t seed = 100;
   for (int64_t w : {64, 150, 227})
     for (DType xt : {DType::UInt8, DType::Int8})
-      for (int64_t k : {3, 7}) {
-        ConvCase cc;
-        cc.c = 3;
-        cc.h = 9;
-        cc.w = w;
-        cc.m = 32;
-        cc.kh = cc.kw = k;
-        cc.stride = 2;
-        cc.pad = k / 2;
-        cc.xt = xt;
-        cc.wt = DType::Int8;
-        expect_all_isas_match(cc, seed++);
-      }
+      for (int64_t k : {3, 7})
+        for (bool wzp : {false, true}) {
+          ConvCase cc;
+          cc.c = 3;
+          cc.h = 9;
+          cc.w = w;
+          cc.m = 32;
+          cc.kh = cc.kw = k;
+          cc.stride = 2;
+          cc.pad = k / 2;
+          cc.xt = xt;
+          cc.wt = wzp && xt == DType::UInt8 ? DType::UInt8 : DType::Int8;
+          cc.wzp_nonzero = wzp;
+          expect_all_isas_match(cc, seed++);
+        }
 }
 
 }  // namespace

@@ -26,7 +26,10 @@ struct QGemmArgs {
   int mr = 0, nr = 0;                 // valid rows (<= MR) and columns (<= NR) of the tile
   int64_t taps = 1;                   // segments per row
   int64_t k = 0;                      // bytes per segment, a multiple of the kernel's k_unit
-  const uint8_t* const* a = nullptr;  // a[m * taps + t]
+  const uint8_t* const* a = nullptr;  // a[m * taps + t], or a[m] with tap_stride
+  // When non-zero, a holds one pointer per row and row m's segment t starts at
+  // a[m] + t·tap_stride (the stem's kernel rows in its padded input: 7 pointers fewer per row).
+  int64_t tap_stride = 0;
   const int8_t* b = nullptr;          // packed B for these NR columns
   const int32_t* bias = nullptr;      // [nr]
   const float* mult = nullptr;        // [nr]
@@ -47,6 +50,11 @@ struct QGemmArgs {
   const int8_t* prefetch = nullptr;
   int64_t prefetch_lines = 0;
 };
+
+// Row m's segment t.
+inline const uint8_t* segment(const QGemmArgs& p, int m, int64_t t) {
+  return p.tap_stride ? p.a[m] + t * p.tap_stride : p.a[m * p.taps + t];
+}
 
 struct QGemmKernel {
   Isa isa;

@@ -50,7 +50,7 @@ void run_rows(const QGemmArgs& p) {
       const int64_t len = std::min(kChunk, p.k - k0);
 #pragma GCC unroll 12
       for (int m = 0; m < R; ++m) {
-        const uint8_t* src = p.a[m * p.taps + t] + k0;
+        const uint8_t* src = segment(p, m, t) + k0;
         for (int64_t i = 0; i < len; ++i) wide[m][i] = src[i];
       }
       for (int64_t k = 0; k < len; k += 2) {

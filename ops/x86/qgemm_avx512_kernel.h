@@ -70,7 +70,7 @@ void run_rows(const QGemmArgs& p) {
   for (int64_t t = 0; t < p.taps; ++t) {
     const uint8_t* a[R];
 #pragma GCC unroll 12
-    for (int m = 0; m < R; ++m) a[m] = p.a[m * p.taps + t];
+    for (int m = 0; m < R; ++m) a[m] = segment(p, m, t);
     for (int64_t k = 0; k < p.k; k += 4) {
       __m512i bv[NV];
 #pragma GCC unroll 4

@@ -45,7 +45,7 @@ void run_rows(const QGemmArgs& p) {
   for (int64_t t = 0; t < p.taps; ++t) {
     const uint8_t* a[R];
 #pragma GCC unroll 12
-    for (int m = 0; m < R; ++m) a[m] = p.a[m * p.taps + t];
+    for (int m = 0; m < R; ++m) a[m] = segment(p, m, t);
     for (int64_t k = 0; k < p.k; k += 4) {
       const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b));
       const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b + 32));
