@@ -231,6 +231,20 @@ class FastQConv final : public Kernel {
         grp = 0;
         ++n;
       };
+      // The arguments that do not change from call to call, set once (a QGemmArgs built per item
+      // was zero-filled by rep stos every time: 8 % of this loop's time).
+      x86::QGemmArgs a;
+      a.taps = taps_;
+      a.k = kseg_;
+      a.a = rows.data();
+      a.row_sums = sums.data();
+      a.lo = lo_;
+      a.hi = hi_;
+      a.zp = zp_;
+      a.out_signed = out_signed_;
+      a.clamp_free = clamp_free_;
+      a.tap_stride = tap_stride();
+      a.ldc = m_;
       for (int64_t item = begin; item < end; ++item, advance()) {
         const int64_t p0 = mt * tile_rows;
         const int mr = static_cast<int>(std::min(tile_rows, pixels - p0));
@@ -238,25 +252,15 @@ class FastQConv final : public Kernel {
             path_ == Path::PaddedRows ? x + n * hp_ * wp_ * c_ : x + n * h_ * w_ * c_ + grp * cg_;
         gather_rows(x_img, p0, mr, rows.data(), cols.data());
         if (!w_zp_.empty()) row_sums(rows.data(), mr, sums.data());
-        x86::QGemmArgs a;
         a.mr = mr;
-        a.taps = taps_;
-        a.k = kseg_;
-        a.a = rows.data();
-        a.row_sums = sums.data();
-        a.lo = lo_;
-        a.hi = hi_;
-        a.zp = zp_;
-        a.out_signed = out_signed_;
-        a.clamp_free = clamp_free_;
-        a.tap_stride = tap_stride();
-        a.ldc = m_;
+        a.prefetch = nullptr;
+        a.prefetch_lines = 0;
         const int64_t nb_end = std::min(nblocks_, (nc + 1) * per_chunk);
         // Chunk-major order: while this chunk's weights are in cache (after its first row tile),
         // fetch the next chunk's into L2, a slice per call; after the last chunk of one thread
         // alone, the next layer's first weights.
         const int8_t* pf_base = nullptr;
-        int64_t pf_lines = 0, pf_slices = 0, pf_slice0 = 0;
+        int64_t pf_lines = 0, pf_slices = 0, pf_slice0 = 0, pf_per = 0;
         if (!pixel_major && mt >= 1) {
           const int64_t next = item - mt + mtiles;
           if (prefetch_ && next < end) {
@@ -270,11 +274,12 @@ class FastQConv final : public Kernel {
             pf_lines = static_cast<int64_t>((next_weights_.size + 63) / 64);
           }
           pf_slices = (mtiles - 1) * (nb_end - nc * per_chunk);
+          pf_per = (pf_lines + pf_slices - 1) / pf_slices;  // lines per call
           pf_slice0 = (mt - 1) * (nb_end - nc * per_chunk);
         }
         for (int64_t nb = nc * per_chunk; nb < nb_end; ++nb) {
           if (pf_base) {
-            const int64_t per = (pf_lines + pf_slices - 1) / pf_slices, slice = pf_slice0 + nb - nc * per_chunk;
+            const int64_t per = pf_per, slice = pf_slice0 + nb - nc * per_chunk;
             a.prefetch_lines = std::max<int64_t>(0, std::min(per, pf_lines - slice * per));
             a.prefetch = a.prefetch_lines > 0 ? pf_base + slice * per * 64 : nullptr;
           }
