@@ -126,10 +126,15 @@ class FastQConv final : public Kernel {
     prefetch_ = block_bytes_ * static_cast<size_t>(nblocks_ * group_) >= (size_t{256} << 10);
     clamp_free_ = x86::clamp_free_applies(p.requant.qmin(), p.requant.qmax(), mult_);
     zp_row_.assign(static_cast<size_t>(std::max<int64_t>(cg_, 1)) + 64, static_cast<uint8_t>(x_zp_));
-    // Byte offsets of the taps from the window's top-left input pixel.
+    // Byte offsets of the taps from the window's top-left input pixel (PaddedRows: of the kernel
+    // rows in the padded input).
     tap_off_.resize(static_cast<size_t>(taps_total_));
-    for (int64_t kh = 0; kh < kh_; ++kh)
-      for (int64_t kw = 0; kw < kw_; ++kw) tap_off_[static_cast<size_t>(kh * kw_ + kw)] = (kh * dh_ * w_ + kw * dw_) * c_;
+    if (path_ == Path::PaddedRows) {
+      for (int64_t kh = 0; kh < kh_; ++kh) tap_off_[static_cast<size_t>(kh)] = kh * dh_ * wp_ * c_;
+    } else {
+      for (int64_t kh = 0; kh < kh_; ++kh)
+        for (int64_t kw = 0; kw < kw_; ++kw) tap_off_[static_cast<size_t>(kh * kw_ + kw)] = (kh * dh_ * w_ + kw * dw_) * c_;
+    }
   }
 
   int64_t macs() const override { return macs_; }
@@ -243,15 +248,14 @@ class FastQConv final : public Kernel {
       a.zp = zp_;
       a.out_signed = out_signed_;
       a.clamp_free = clamp_free_;
-      a.tap_stride = tap_stride();
       a.ldc = m_;
       for (int64_t item = begin; item < end; ++item, advance()) {
         const int64_t p0 = mt * tile_rows;
         const int mr = static_cast<int>(std::min(tile_rows, pixels - p0));
         const uint8_t* x_img =
             path_ == Path::PaddedRows ? x + n * hp_ * wp_ * c_ : x + n * h_ * w_ * c_ + grp * cg_;
-        gather_rows(x_img, p0, mr, rows.data(), cols.data());
-        if (!w_zp_.empty()) row_sums(rows.data(), mr, sums.data());
+        a.tap_offsets = gather_rows(x_img, p0, mr, rows.data(), cols.data());
+        if (!w_zp_.empty()) row_sums(rows.data(), a.tap_offsets, mr, sums.data());
         a.mr = mr;
         a.prefetch = nullptr;
         a.prefetch_lines = 0;
@@ -298,8 +302,7 @@ class FastQConv final : public Kernel {
 
  private:
   bool needs_conversion() const { return !input_nhwc_ || x_signed_; }
-  // PaddedRows: the distance between a window's kernel rows in the padded input (QGemmArgs).
-  int64_t tap_stride() const { return path_ == Path::PaddedRows ? dh_ * wp_ * c_ : 0; }
+
   int64_t chunk_blocks() const { return std::max<int64_t>(1, std::min<int64_t>(nblocks_, 128 / g_.nr)); }
 
   // Depthwise (one input and one output channel per group): weights centred (w − w_zp) as int32
@@ -450,8 +453,11 @@ class FastQConv final : public Kernel {
       for (int64_t iw = 0; iw < W; ++iw) dst[iw * C + c] = src[c * plane + iw] ^ flip;
   }
 
-  // Row pointers (indirection) or im2col rows for output pixels p0 .. p0+mr.
-  void gather_rows(const uint8_t* x_img, int64_t p0, int mr, const uint8_t** rows, uint8_t* cols) const {
+  // Row pointers (indirection) or im2col rows for output pixels p0 .. p0+mr. Returns the tap
+  // offsets when every row's window lies inside the input (or PaddedRows): then rows[m] is the
+  // window's first tap and tap t is at rows[m] + offsets[t]; otherwise nullptr and rows holds
+  // `taps` pointers per row.
+  const int64_t* gather_rows(const uint8_t* x_img, int64_t p0, int mr, const uint8_t** rows, uint8_t* cols) const {
     // Output coordinates advance one pixel per row: one division per tile, not two per row.
     int64_t oh = p0 / ow_, ow = p0 % ow_;
     auto next = [&] {
@@ -462,13 +468,29 @@ class FastQConv final : public Kernel {
     };
     if (contiguous_rows_) {  // 1×1, stride 1, no padding: pixel p's channels are row p
       for (int m = 0; m < mr; ++m) rows[m] = x_img + (p0 + m) * c_;
-      return;
+      return nullptr;
     }
-    if (path_ == Path::PaddedRows) {  // a pointer per row; its kernel rows follow at tap_stride()
+    if (path_ == Path::PaddedRows) {  // a pointer per row; its kernel rows follow at tap_off_
       for (int m = 0; m < mr; ++m, next()) rows[m] = x_img + (oh * sh_ * wp_ + ow * sw_) * c_;
-      return;
+      return tap_off_.data();
     }
     const int64_t span_h = (kh_ - 1) * dh_, span_w = (kw_ - 1) * dw_;
+    if (path_ == Path::Indirect && taps_ > 1) {
+      // The last pixel's coordinates; the windows are all inside when the first and last rows'
+      // are and no row of the tile wraps past a window that is not (checked below).
+      const int64_t p1 = p0 + mr - 1, oh1 = p1 / ow_;
+      const int64_t iw_lo = pw_, iw_hi = w_ - 1 - span_w + pw_;  // ow·sw must be in [iw_lo, iw_hi]
+      const int64_t ih_lo = ph_, ih_hi = h_ - 1 - span_h + ph_;
+      bool inside = oh * sh_ >= ih_lo && oh1 * sh_ <= ih_hi;
+      if (inside) {
+        if (oh == oh1) inside = ow * sw_ >= iw_lo && (p1 % ow_) * sw_ <= iw_hi;
+        else inside = false;  // the tile wraps to the next output row: it has a left or right border
+      }
+      if (inside) {
+        for (int m = 0; m < mr; ++m, next()) rows[m] = x_img + ((oh * sh_ - ph_) * w_ + ow * sw_ - pw_) * c_;
+        return tap_off_.data();
+      }
+    }
     for (int m = 0; m < mr; ++m, next()) {
       uint8_t* col = path_ == Path::Im2col ? cols + m * kpad_ : nullptr;
       const int64_t ih0 = oh * sh_ - ph_, iw0 = ow * sw_ - pw_;
@@ -495,15 +517,16 @@ class FastQConv final : public Kernel {
         rows[m] = col;
       }
     }
+    return nullptr;
   }
 
   // Σ x' over each row's real K elements (padding bytes of a segment are excluded).
-  void row_sums(const uint8_t* const* rows, int mr, int32_t* sums) const {
+  void row_sums(const uint8_t* const* rows, const int64_t* tap_offsets, int mr, int32_t* sums) const {
     const int64_t seg = path_ == Path::Im2col ? taps_total_ * cg_ : (path_ == Path::PaddedRows ? kw_ * cg_ : cg_);
     for (int m = 0; m < mr; ++m) {
       int32_t s = 0;
       for (int64_t t = 0; t < taps_; ++t) {
-        const uint8_t* r = path_ == Path::PaddedRows ? rows[m] + t * tap_stride() : rows[m * taps_ + t];
+        const uint8_t* r = tap_offsets ? rows[m] + tap_offsets[t] : rows[m * taps_ + t];
         for (int64_t i = 0; i < seg; ++i) s += r[i];
       }
       sums[m] = s;
@@ -520,7 +543,7 @@ class FastQConv final : public Kernel {
   int64_t taps_total_, taps_, kseg_, kpad_;
   enum class Path { Indirect, PaddedRows, Im2col };
   Path path_ = Path::Indirect;
-  std::vector<int64_t> tap_off_;  // Indirect/Im2col: tap t's offset from the window's corner
+  std::vector<int64_t> tap_off_;  // tap t's offset from the window's corner (PaddedRows: kernel row t's)
   int64_t hp_ = 0, wp_ = 0;  // PaddedRows: the padded input's height and width
   int64_t nblocks_;
   size_t block_bytes_;

@@ -26,10 +26,11 @@ struct QGemmArgs {
   int mr = 0, nr = 0;                 // valid rows (<= MR) and columns (<= NR) of the tile
   int64_t taps = 1;                   // segments per row
   int64_t k = 0;                      // bytes per segment, a multiple of the kernel's k_unit
-  const uint8_t* const* a = nullptr;  // a[m * taps + t], or a[m] with tap_stride
-  // When non-zero, a holds one pointer per row and row m's segment t starts at
-  // a[m] + t·tap_stride (the stem's kernel rows in its padded input: 7 pointers fewer per row).
-  int64_t tap_stride = 0;
+  const uint8_t* const* a = nullptr;  // a[m * taps + t], or a[m] with tap_offsets
+  // When set, a holds one pointer per row and row m's segment t starts at a[m] + tap_offsets[t]
+  // (windows inside the input, or in the stem's padded copy: one pointer per row to write and
+  // read instead of `taps`).
+  const int64_t* tap_offsets = nullptr;
   const int8_t* b = nullptr;          // packed B for these NR columns
   const int32_t* bias = nullptr;      // [nr]
   const float* mult = nullptr;        // [nr]
@@ -53,7 +54,7 @@ struct QGemmArgs {
 
 // Row m's segment t.
 inline const uint8_t* segment(const QGemmArgs& p, int m, int64_t t) {
-  return p.tap_stride ? p.a[m] + t * p.tap_stride : p.a[m * p.taps + t];
+  return p.tap_offsets ? p.a[m] + p.tap_offsets[t] : p.a[m * p.taps + t];
 }
 
 struct QGemmKernel {
