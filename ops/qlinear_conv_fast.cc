@@ -302,7 +302,6 @@ class FastQConv final : public Kernel {
 
  private:
   bool needs_conversion() const { return !input_nhwc_ || x_signed_; }
-
   int64_t chunk_blocks() const { return std::max<int64_t>(1, std::min<int64_t>(nblocks_, 128 / g_.nr)); }
 
   // Depthwise (one input and one output channel per group): weights centred (w − w_zp) as int32

@@ -3,18 +3,16 @@
 // vectors split by channel parity (dwconv.h): int32 lane j of the "even" vector holds w'[c0+2j]
 // in its low half, of the "odd" one w'[c0+2j+1] in its high half, so vpdpwssd gives
 // x[c0+2j]·w'[c0+2j] and x[c0+2j+1]·w'[c0+2j+1] in two accumulators — exact (int16 × int16 into
-// int32) and one shuffle per tap and 32 channels instead of two. The epilogue interleaves the two
-// halves back into channel order: after the float clamp as bytes, or (DwArgs::clamp_free) as
-// int32 accumulators, then rounded and saturated by packs (+4–10 % on MobileNetV2's depthwise
-// layers in the kernels bench). Along a run of output pixels (steps given) it computes eight or
-// four pixels at a time, each tap's weights loaded once for them, and reads whole blocks of
-// channels with plain loads (masked byte loads are twice as slow here): +20-40 % on MobileNetV2's
-// depthwise layers over four pixels with masked loads.
+// int32) and one shuffle per tap and 32 channels instead of two. The epilogue (below) rounds both
+// halves, packs them to bytes and restores channel order with in-lane shuffles. Along a run of
+// output pixels (steps given) it computes eight or four pixels at a time, each tap's weights
+// loaded once for them, and reads whole blocks of channels with plain loads (masked byte loads
+// are twice as slow here). MobileNetV2's depthwise layers in the kernels bench: 31-33 GMAC/s
+// with four pixels, masked loads and a per-pixel epilogue mode; 40-43 now.
 #include <immintrin.h>
 
 #include <type_traits>
 
-#include "avx512_pack.h"
 #include "cpu.h"
 #include "dwconv.h"
 
