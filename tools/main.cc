@@ -30,7 +30,7 @@ const char* kUsage =
     "      how one output element was computed, step by step, under every arithmetic; with --ref,\n"
     "      computed from that dump's inputs and compared with its value\n"
     "  bench MODEL [IMAGE | --input [NAME=]FILE...] [--runs R] [--warmup W] [--json] [--profile]\n"
-    "      load time, latency per run (median, min, max), peak RSS; --profile: time per operator and node\n"
+    "      load time, latency per run (median, min, max), peak RSS; --profile: time per operator and node\n      (and the slowest nodes' GMAC/s)\n"
     "\n"
     "options of commands that run a model:\n"
     "  --threads N          worker threads (default 1)\n"
