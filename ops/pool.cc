@@ -257,11 +257,7 @@ class MaxPoolNhwc final : public Kernel {
           if (ih >= 0 && ih < IH) in_rows[static_cast<size_t>(rows++)] = x + (n * IH + ih) * IW * C;
         }
         T* out = y + item * OW * C;
-        if (fast_) {
-          if (rows == 0) {  // every window entirely in the padding (possible with ceil_mode)
-            std::fill(out, out + OW * C, std::numeric_limits<T>::lowest());
-            continue;
-          }
+        if (fast_) {  // (with no row inside the input, every window holds the type's minimum)
           x86::MaxPoolRowArgs a;
           a.rows = reinterpret_cast<const uint8_t* const*>(in_rows.data());
           a.nrows = rows;

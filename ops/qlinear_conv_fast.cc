@@ -473,19 +473,17 @@ class FastQConv final : public Kernel {
       for (int m = 0; m < mr; ++m, next()) rows[m] = x_img + (oh * sh_ * wp_ + ow * sw_) * c_;
       return tap_off_.data();
     }
+    // Whether output pixel (oh, ow)'s window lies inside the input.
     const int64_t span_h = (kh_ - 1) * dh_, span_w = (kw_ - 1) * dw_;
+    auto inside = [&](int64_t y, int64_t x) {
+      const int64_t ih0 = y * sh_ - ph_, iw0 = x * sw_ - pw_;
+      return ih0 >= 0 && ih0 + span_h < h_ && iw0 >= 0 && iw0 + span_w < w_;
+    };
     if (path_ == Path::Indirect && taps_ > 1) {
-      // The last pixel's coordinates; the windows are all inside when the first and last rows'
-      // are and no row of the tile wraps past a window that is not (checked below).
-      const int64_t p1 = p0 + mr - 1, oh1 = p1 / ow_;
-      const int64_t iw_lo = pw_, iw_hi = w_ - 1 - span_w + pw_;  // ow·sw must be in [iw_lo, iw_hi]
-      const int64_t ih_lo = ph_, ih_hi = h_ - 1 - span_h + ph_;
-      bool inside = oh * sh_ >= ih_lo && oh1 * sh_ <= ih_hi;
-      if (inside) {
-        if (oh == oh1) inside = ow * sw_ >= iw_lo && (p1 % ow_) * sw_ <= iw_hi;
-        else inside = false;  // the tile wraps to the next output row: it has a left or right border
-      }
-      if (inside) {
+      // A tile within one output row whose first and last windows are inside: so are those
+      // between (a tile that wraps to the next row has a left or right border).
+      const int64_t p1 = p0 + mr - 1;
+      if (p1 / ow_ == oh && inside(oh, ow) && inside(oh, p1 % ow_)) {
         for (int m = 0; m < mr; ++m, next()) rows[m] = x_img + ((oh * sh_ - ph_) * w_ + ow * sw_ - pw_) * c_;
         return tap_off_.data();
       }
@@ -493,7 +491,7 @@ class FastQConv final : public Kernel {
     for (int m = 0; m < mr; ++m, next()) {
       uint8_t* col = path_ == Path::Im2col ? cols + m * kpad_ : nullptr;
       const int64_t ih0 = oh * sh_ - ph_, iw0 = ow * sw_ - pw_;
-      if (!col && ih0 >= 0 && ih0 + span_h < h_ && iw0 >= 0 && iw0 + span_w < w_) {
+      if (!col && inside(oh, ow)) {
         // The whole window is inside the input: fixed offsets from its corner.
         const uint8_t* corner = x_img + (ih0 * w_ + iw0) * c_;
         const uint8_t** r = rows + m * taps_;

@@ -78,6 +78,18 @@ class FastQMatMul final : public Kernel {
       sums.resize(static_cast<size_t>(g_.mr));
       if (copy_rows_) copies.resize(static_cast<size_t>(g_.mr * kpad_));
       int64_t prepared_tile = -1;
+      // The arguments that do not change from call to call, set once (as the convolution's).
+      x86::QGemmArgs args;
+      args.taps = 1;
+      args.k = kpad_;
+      args.a = rows.data();
+      args.row_sums = sums.data();
+      args.lo = lo_;
+      args.hi = hi_;
+      args.zp = zp_;
+      args.out_signed = s_.requant.qmin() < 0;
+      args.clamp_free = clamp_free_;
+      args.ldc = s_.N;
       for (int64_t item = begin; item < end; ++item) {
         const int64_t mt = item / nblocks_, nb = item % nblocks_;
         const int64_t m0 = mt * g_.mr;
@@ -102,24 +114,13 @@ class FastQMatMul final : public Kernel {
             }
           }
         }
-        x86::QGemmArgs args;
         args.mr = mr;
         args.nr = static_cast<int>(std::min<int64_t>(g_.nr, s_.N - nb * g_.nr));
-        args.taps = 1;
-        args.k = kpad_;
-        args.a = rows.data();
         args.b = packed_.get() + nb * block_bytes_;
         args.bias = bias_.data() + nb * g_.nr;
         args.mult = mult_.data() + nb * g_.nr;
         args.w_zp = w_zp_.empty() ? nullptr : w_zp_.data() + nb * g_.nr;
-        args.row_sums = sums.data();
-        args.lo = lo_;
-        args.hi = hi_;
-        args.zp = zp_;
-        args.out_signed = s_.requant.qmin() < 0;
-        args.clamp_free = clamp_free_;
         args.c = y + m0 * s_.N + nb * g_.nr;
-        args.ldc = s_.N;
         g_.run(args);
       }
     });

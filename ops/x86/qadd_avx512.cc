@@ -12,13 +12,18 @@ inline __m512 widen(__m128i b) {
   return _mm512_cvtepi32_ps(Signed ? _mm512_cvtepi8_epi32(b) : _mm512_cvtepu8_epi32(b));
 }
 
+// 16 sums as int32, before saturation: cvt(fma(A, rA, fma(B, rB, k))) (qadd.h).
+template <bool Signed>
+inline __m512i sums16(__m128i a, __m128i b, __m512 ra, __m512 rb, __m512 k) {
+  return _mm512_cvtps_epi32(_mm512_fmadd_ps(widen<Signed>(a), ra, _mm512_fmadd_ps(widen<Signed>(b), rb, k)));
+}
+
 // Convert first, then saturate: an out-of-range sum converts to INT32_MIN and so gives the
 // type's minimum, as ONNX Runtime's packing does (uint8: negative values go to 0 before the
 // unsigned narrowing, which would read INT32_MIN as a huge value).
 template <bool Signed>
 inline __m128i add16(__m128i a, __m128i b, __m512 ra, __m512 rb, __m512 k) {
-  const __m512 v = _mm512_fmadd_ps(widen<Signed>(a), ra, _mm512_fmadd_ps(widen<Signed>(b), rb, k));
-  const __m512i q = _mm512_cvtps_epi32(v);
+  const __m512i q = sums16<Signed>(a, b, ra, rb, k);
   return Signed ? _mm512_cvtsepi32_epi8(q) : _mm512_cvtusepi32_epi8(_mm512_max_epi32(q, _mm512_setzero_si512()));
 }
 
@@ -30,7 +35,7 @@ inline __m512i add64(const uint8_t* pa, const uint8_t* pb, __m512 ra, __m512 rb,
   for (int v = 0; v < 4; ++v) {
     const __m128i va = _mm_loadu_si128(reinterpret_cast<const __m128i*>(pa + 16 * v));
     const __m128i vb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(pb + 16 * v));
-    q[v] = _mm512_cvtps_epi32(_mm512_fmadd_ps(widen<Signed>(va), ra, _mm512_fmadd_ps(widen<Signed>(vb), rb, k)));
+    q[v] = sums16<Signed>(va, vb, ra, rb, k);
   }
   return pack_bytes_in_order(_mm512_packs_epi32(q[0], q[1]), _mm512_packs_epi32(q[2], q[3]), Signed);
 }
