@@ -163,9 +163,9 @@ class QLinearGlobalAvgPoolKernel final : public Kernel {
       const T* x = ctx.in(0).data<T>();
       T* y = ctx.out(0).data<T>();
       ctx.parallel->parallel_for(n_ * c_, 8, [&](int64_t b, int64_t e) {
+        static thread_local std::vector<int32_t> sums;
         if (channels_last_) {
           // Whole rows of channels at a time (contiguous, vectorized), per image in the range.
-          static thread_local std::vector<int32_t> sums;
           for (int64_t nc = b; nc < e;) {
             const int64_t n = nc / c_, c0 = nc % c_, c1 = std::min(c_, c0 + (e - nc));
             sums.assign(static_cast<size_t>(c1 - c0), 0);
@@ -174,17 +174,19 @@ class QLinearGlobalAvgPoolKernel final : public Kernel {
               const T* __restrict row = x + (n * spatial_ + i) * c_ + c0;
               for (int64_t c = 0; c < c1 - c0; ++c) s[c] += static_cast<int32_t>(row[c]);
             }
-            for (int64_t c = c0; c < c1; ++c) y[n * c_ + c] = static_cast<T>(avg_.apply(s[c - c0]));
+            avg_.apply_all(s, c1 - c0, y + n * c_ + c0);
             nc += c1 - c0;
           }
           return;
         }
+        sums.resize(static_cast<size_t>(e - b));
         for (int64_t nc = b; nc < e; ++nc) {
           int32_t sum = 0;  // Σ x: |sum| <= 255 · 2^23 fits int32
           const T* p = x + nc * spatial_;
           for (int64_t i = 0; i < spatial_; ++i) sum += static_cast<int32_t>(p[i]);
-          y[nc] = static_cast<T>(avg_.apply(sum));
+          sums[static_cast<size_t>(nc - b)] = sum;
         }
+        avg_.apply_all(sums.data(), e - b, y + b);
       });
       return 0;
     });

@@ -594,6 +594,37 @@ TEST(QLinearGlobalAveragePoolContrib, ExactTiesAndSaturation) {
     }
 }
 
+TEST(QLinearGlobalAveragePoolContrib, WideChannelsAndInfiniteMultiplier) {
+  // Many channels (the vector loop and its tail), and s = x_s / (y_s·N) overflowing to +inf:
+  // acc > 0 saturates high, acc < 0 low, and acc = 0 gives inf·0 = NaN, which quint quantizes to
+  // the minimum (as QuantizeLinear does).
+  for (DType t : {DType::UInt8, DType::Int8})
+    for (bool cl : {false, true}) {
+      const Shape xs = cl ? Shape{2, 3, 3, 203} : Shape{2, 203, 3, 3};
+      expect_pool_everywhere({q8_tensor(t, xs, random_fill()), random_scale(), random_scale(), random_zp(t), random_zp(t), cl});
+      PoolCase inf{q8_tensor(t, xs, Fill::Random), 3e38f, 1e-30f, random_zp(t), random_zp(t), cl};
+      for (int64_t i = 0; i < 9; ++i) put(inf.x, cl ? i * 203 : i, inf.x_zp);  // image 0, channel 0: acc = 0
+      Tensor want(t, cl ? Shape{2, 1, 1, 203} : Shape{2, 203, 1, 1});
+      int64_t zeros = 0;
+      for (int64_t b = 0; b < 2; ++b)
+        for (int64_t ch = 0; ch < 203; ++ch) {
+          int64_t acc = 0;
+          for (int64_t i = 0; i < 9; ++i) acc += get(inf.x, cl ? (b * 9 + i) * 203 + ch : (b * 203 + ch) * 9 + i) - inf.x_zp;
+          zeros += acc == 0;
+          put(want, b * 203 + ch, acc > 0 ? qmax_of(t) : qmin_of(t));
+        }
+      ASSERT_GT(zeros, 0);
+      for (const std::string& isa : all_isas())
+        for (int threads : {1, 2}) {
+          SCOPED_TRACE("isa " + isa + " threads " + std::to_string(threads) + " channels_last " + std::to_string(cl));
+          OpRun r = pool_op(inf);
+          r.options.isa = isa;
+          r.threads = threads;
+          EXPECT_TRUE(tensors_equal(run_op(r).at(0), want));
+        }
+    }
+}
+
 // ---- QLinearConcat ---------------------------------------------------------------------------
 
 OpRun concat_op(const std::vector<ConcatInput>& in, int64_t axis, float y_s, int32_t y_zp) {

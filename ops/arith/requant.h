@@ -308,6 +308,27 @@ class AvgPoolRequantizer {
     }
     return 0;
   }
+  // apply() to `count` raw sums, each the sum of count() values of type T, written as T. The onnx
+  // formula runs as a loop the compiler vectorizes, with the same results: a NaN product clamps
+  // to qmin − y_zp as in quantize_value (v > lo is false), ±inf to the bounds, and after the
+  // clamp |v| ≤ 510, where (v + 1.5·2^23) − 1.5·2^23 rounds to the nearest integer, ties to even.
+  // x_zp·N and S − x_zp·N fit int32 (N ≤ 2^23, checked by the kernel's builder).
+  template <class T>
+  void apply_all(const int32_t* raw_sums, int64_t count, T* y) const {
+    if (kind_ != Kind::ScaleAcc) {
+      for (int64_t i = 0; i < count; ++i) y[i] = static_cast<T>(apply(raw_sums[i]));
+      return;
+    }
+    const int32_t zpn = static_cast<int32_t>(static_cast<int64_t>(x_zp_) * n_);
+    const float lo = static_cast<float>(qmin_ - y_zp_), hi = static_cast<float>(qmax_ - y_zp_);
+    const float magic = 12582912.0f;
+    for (int64_t i = 0; i < count; ++i) {
+      float v = static_cast<float>(raw_sums[i] - zpn) * mult_;
+      v = v > lo ? v : lo;
+      v = v < hi ? v : hi;
+      y[i] = static_cast<T>(static_cast<int32_t>((v + magic) - magic) + y_zp_);
+    }
+  }
   std::vector<Step> explain(int64_t raw_sum) const;
   // The value apply() rounds, in output units with the zero point added (ties at .5).
   double pre_round(int64_t raw_sum) const;
