@@ -244,8 +244,8 @@ std::unique_ptr<Kernel> build_qlinear_global_avg_pool(BuildContext& ctx) {
 
 class QLinearConcatKernel final : public Kernel {
  public:
-  QLinearConcatKernel(DType t, std::vector<int64_t> sizes, int64_t outer, std::vector<std::vector<uint8_t>> tables)
-      : t_(t), sizes_(std::move(sizes)), outer_(outer), tables_(std::move(tables)) {}
+  QLinearConcatKernel(std::vector<int64_t> sizes, int64_t outer, std::vector<std::vector<uint8_t>> tables)
+      : sizes_(std::move(sizes)), outer_(outer), tables_(std::move(tables)) {}
 
   void run(const RunContext& ctx) const override {
     auto* y = static_cast<uint8_t*>(ctx.out(0).raw());
@@ -270,7 +270,6 @@ class QLinearConcatKernel final : public Kernel {
   }
 
  private:
-  DType t_;
   std::vector<int64_t> sizes_;  // elements per outer index, per input
   int64_t outer_;
   std::vector<std::vector<uint8_t>> tables_;  // indexed by the raw byte; empty: plain copy
@@ -318,7 +317,7 @@ std::unique_ptr<Kernel> build_qlinear_concat(BuildContext& ctx) {
     tables.push_back(std::move(table));
   }
   ctx.set_output(0, t, out, params_of(yq));
-  return std::make_unique<QLinearConcatKernel>(t, sizes, outer, std::move(tables));
+  return std::make_unique<QLinearConcatKernel>(sizes, outer, std::move(tables));
 }
 
 }  // namespace
