@@ -15,6 +15,8 @@
 #include "model_builder.h"
 #include "op_harness.h"
 #include "quint/session.h"
+#include "reference_runs.h"
+#include "test_paths.h"
 
 namespace quint::test {
 
@@ -526,6 +528,100 @@ TEST(Elementwise, ModelThroughTheLoader) {
   Tensor x = Tensor::from_vector<float>({2, 3}, {0.0f, 0.5f, 1.0f, -3.0f, 3.0f, 1.25f});
   Tensor y = session.run({{"x", x}}).at("y");
   EXPECT_TRUE(tensors_equal(y, Tensor::from_vector<float>({2, 3}, {1.0f, 0.25f, 1.5f, 0.25f, 2.0f, 1.75f})));
+}
+
+// ---- HardSigmoid, HardSwish -------------------------------------------------------------------
+
+// Values that exercise the formula: random normals and uniforms, random bit patterns (huge,
+// tiny, denormal, inf and NaN included), ±0, ±inf, NaN at the start, in the middle and in the
+// last, scalar-tail positions.
+Tensor hard_inputs(int64_t n) {
+  std::normal_distribution<float> normal(0.0f, 4.0f);
+  std::uniform_real_distribution<float> uni(-7.0f, 7.0f);
+  Tensor x(DType::Float32, {n});
+  float* p = x.data<float>();
+  for (int64_t i = 0; i < n; ++i) {
+    if (i % 3 == 0) p[i] = normal(rng());
+    else if (i % 3 == 1) p[i] = uni(rng());
+    else {
+      const uint32_t bits = static_cast<uint32_t>(rng()());
+      std::memcpy(&p[i], &bits, 4);
+    }
+  }
+  const float special[] = {std::nanf(""), -std::nanf(""), INFINITY, -INFINITY, 0.0f, -0.0f, 3.0f, -3.0f, 2.5f, -2.5f};
+  for (int64_t i = 0; i < 10 && i < n; ++i) p[i] = special[i];
+  if (n > 20) p[n / 2] = p[n - 1] = std::nanf("");
+  return x;
+}
+
+// ONNX: y = max(0, min(1, alpha·x + beta)). As ONNX Runtime computes it: alpha·x rounded to
+// float before beta is added (a fused multiply-add differs), NaN propagated.
+float hard_sigmoid_ref(float x, float alpha, float beta) {
+  volatile float product = alpha * x;  // rounded on its own
+  const float v = product + beta;
+  if (std::isnan(v)) return v;
+  return std::max(0.0f, std::min(1.0f, v));
+}
+
+TEST(Elementwise, HardSigmoidAndHardSwishFollowTheFormula) {
+  const Tensor x = hard_inputs(4099);
+  int64_t fma_differs = 0;
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const float v = x.data<float>()[i];
+    fma_differs += std::isfinite(v) && std::fabs(v) < 10 && std::fma(0.37f, v, 0.21f) != hard_sigmoid_ref(v, 0.37f, 0.21f);
+  }
+  ASSERT_GT(fma_differs, 0) << "no input tells a fused multiply-add from the rounded product";
+  struct Case { int opset; bool attrs; float alpha, beta; };
+  for (const Case c : {Case{6, false, 0.2f, 0.5f}, Case{6, true, 0.37f, 0.21f}, Case{1, true, 0.37f, 0.21f},
+                       Case{22, true, -1.5f, 0.75f}}) {
+    SCOPED_TRACE("HardSigmoid opset " + std::to_string(c.opset) + " alpha " + std::to_string(c.alpha));
+    OpRun r;
+    r.op_type = "HardSigmoid";
+    r.opset = c.opset;
+    if (c.attrs) {
+      r.attrs.set("alpha", c.alpha);
+      r.attrs.set("beta", c.beta);
+    }
+    r.inputs = {dyn(x)};
+    EXPECT_TRUE(tensors_equal(run_op(r)[0], reference<float, float>({x}, [&](const std::vector<float>& v) {
+                                return hard_sigmoid_ref(v[0], c.alpha, c.beta);
+                              })));
+  }
+  OpRun r;
+  r.op_type = "HardSwish";
+  r.opset = 14;
+  r.inputs = {dyn(x)};
+  const Tensor y = run_op(r)[0];
+  EXPECT_TRUE(tensors_equal(y, reference<float, float>({x}, [](const std::vector<float>& v) {
+                              return v[0] * hard_sigmoid_ref(v[0], 1.0f / 6.0f, 0.5f);
+                            })));
+  EXPECT_TRUE(std::isnan(y.data<float>()[3])) << "-inf · 0 is NaN";
+  EXPECT_TRUE(std::signbit(y.data<float>()[5]) && y.data<float>()[5] == 0.0f) << "-0 · 0.5 is -0";
+  EXPECT_EQ(y.data<float>()[2], INFINITY);
+  r.opset = 13;  // HardSwish is new in opset 14
+  EXPECT_THROW(run_op(r), Error);
+}
+
+TEST(Elementwise, HardSigmoidAndHardSwishMatchOnnxRuntime) {
+  if (ort_harness_dir().empty()) GTEST_SKIP() << "ONNX Runtime harness not installed (scripts/setup.sh)";
+  const Tensor x = hard_inputs(1000003);
+  ModelBuilder b;
+  b.opset("", 14);
+  b.input("x", DType::Float32, {x.numel()});
+  Attributes odd;
+  odd.set("alpha", 0.37f);
+  odd.set("beta", 0.21f);
+  b.node("HardSigmoid", {"x"}, {"hsig"}).node("HardSigmoid", {"x"}, {"hsig_odd"}, odd).node("HardSwish", {"x"}, {"hswish"});
+  for (const char* out : {"hsig", "hsig_odd", "hswish"}) b.output(out, DType::Float32);
+  const std::string path = b.save("hard_activations.onnx");
+  const auto ort = run_ort(path, {{"x", save_npy_temp("hard_x", x)}}, "");
+  Session s(path);
+  const auto mine = quint_tensors(s, {{"x", x}});
+  for (const char* out : {"hsig", "hsig_odd", "hswish"}) {
+    SCOPED_TRACE(out);
+    ASSERT_TRUE(ort.count(out) && mine.count(out));
+    EXPECT_TRUE(tensors_equal(mine.at(out), ort.at(out)));
+  }
 }
 
 }  // namespace
