@@ -286,6 +286,32 @@ TEST(Malformed, NodesWithoutInputsOrOutputs) {
 
 // ---- Operators, types and quantization parameters ---------------------------------------------
 
+// Session::summarize (`quint info`) lists every node whose operator quint lacks, also those after
+// the first (whose inputs cannot be planned), and says how many nodes it could not plan.
+TEST(Malformed, SummaryListsEveryUnsupportedNodeInAChain) {
+  ModelBuilder b;
+  b.opset("com.evil", 1);
+  b.input("x", DType::Float32, {1, 3, 4, 4});
+  b.node("Relu", {"x"}, {"r0"}, {}, "", "relu0");
+  b.node("FrobnicateLinear", {"r0"}, {"f1"}, {}, "", "frob1");
+  b.node("Relu", {"f1"}, {"r2"}, {}, "", "relu2");
+  b.node("Resize", {"r2"}, {"z3"}, {}, "", "resize3");
+  b.node("Relu", {"z3"}, {"r4"}, {}, "", "relu4");
+  b.node("FrobnicateLinear", {"r4"}, {"y"}, {}, "com.evil", "evil5");
+  b.output("y");
+  const std::string p = b.save("unsupported_chain.onnx");
+  EXPECT_FAILS(Session(p), p, "node 'frob1'", "unsupported operator FrobnicateLinear");
+  const ModelSummary s = Session::summarize(p);
+  ASSERT_EQ(s.unsupported.size(), 3u);
+  EXPECT_NE(s.unsupported[0].find("node 'frob1'"), std::string::npos) << s.unsupported[0];
+  EXPECT_NE(s.unsupported[1].find("node 'resize3'"), std::string::npos) << s.unsupported[1];
+  EXPECT_NE(s.unsupported[1].find("unsupported operator Resize"), std::string::npos) << s.unsupported[1];
+  EXPECT_NE(s.unsupported[2].find("node 'evil5'"), std::string::npos) << s.unsupported[2];
+  EXPECT_NE(s.unsupported[2].find("in domain com.evil"), std::string::npos) << s.unsupported[2];
+  EXPECT_EQ(s.planned_steps, 1);    // relu0
+  EXPECT_EQ(s.unplanned_nodes, 4);  // relu2, resize3, relu4, evil5
+}
+
 TEST(Malformed, UnknownOperatorAndDomain) {
   ModelBuilder b;
   b.input("x", DType::Float32, {1});

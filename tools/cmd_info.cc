@@ -33,6 +33,9 @@ int cmd_info(int argc, char** argv) {
   print_io("output", s.outputs);
   std::printf("nodes      %d in the model; %d run after fusion, %d folded at load, %d layout conversions\n",
               s.nodes, s.planned_steps, s.folded_nodes, s.layout_conversions);
+  if (s.unplanned_nodes > 0)
+    std::printf("           %d node%s after a problem below could not be planned: the steps and MACs leave %s out\n",
+                s.unplanned_nodes, s.unplanned_nodes == 1 ? "" : "s", s.unplanned_nodes == 1 ? "it" : "them");
   std::printf("parameters %.2f MB\n", static_cast<double>(s.parameter_bytes) / 1e6);
   std::printf("MACs       %.3f G per run (symbolic dims as 1 unless --dim)\n", static_cast<double>(s.macs) / 1e9);
   std::printf("operators:\n");

@@ -228,19 +228,30 @@ Plan make_plan(const Graph& g, const std::vector<Shape>& input_shapes, const Pla
   for (int ni : topological_order(g)) {
     const Node& node = g.nodes[ni];
     const ErrorContext ectx = node_context(g, ni);
-    // With collect_errors, a node downstream of a failed one is skipped silently.
+    const ops::OpDef* def = registry.find(node.domain, node.op_type, node.opset);
+    auto fail_unsupported = [&] {
+      if (registry.knows(node.domain, node.op_type))
+        fail("operator ", node.op_type, " is supported, but not at opset ", node.opset, " of domain ", node.domain);
+      fail("unsupported operator ", node.op_type, " in domain ", node.domain);
+    };
+    // With collect_errors, a node downstream of a failed one cannot be built (its input shapes
+    // are unknown), but a missing operator is still reported: every one, not just the first.
     bool inputs_known = std::all_of(node.inputs.begin(), node.inputs.end(), [&](int v) {
       return v < 0 || plan.values[v].kind != PlannedValue::Kind::Unplanned;
     });
-    if (!inputs_known) continue;
-    try {
-      const ops::OpDef* def = registry.find(node.domain, node.op_type, node.opset);
+    if (!inputs_known) {
+      ++plan.unplanned_nodes;
       if (!def) {
-        if (registry.knows(node.domain, node.op_type))
-          fail("operator ", node.op_type, " is supported, but not at opset ", node.opset, " of domain ",
-               node.domain);
-        fail("unsupported operator ", node.op_type, " in domain ", node.domain);
+        try {
+          fail_unsupported();
+        } catch (const Error& e) {
+          plan.errors.push_back(e.with_context(ectx).what());
+        }
       }
+      continue;
+    }
+    try {
+      if (!def) fail_unsupported();
       ops::NodeInfo info{node.name, node.op_type, node.domain, node.opset};
       std::vector<int> inputs = node.inputs;
       if (!def->layout_aware)

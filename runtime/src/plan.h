@@ -56,6 +56,9 @@ struct Plan {
   std::vector<int> folded;
   int64_t macs = 0;
   std::vector<std::string> errors;   // with collect_errors
+  // With collect_errors: nodes after a failed one, which cannot be planned (their input shapes are
+  // unknown); only whether quint has their operator is checked (errors lists those it lacks).
+  int unplanned_nodes = 0;
 };
 
 // Plans `g` for the given shapes of its inputs (one per Graph::inputs, all dims concrete).

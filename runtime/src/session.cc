@@ -464,6 +464,7 @@ ModelSummary Session::summarize(const std::string& model_path, const SessionOpti
   po.collect_errors = true;
   Plan plan = runtime::make_plan(g, shapes, po);
   s.unsupported = plan.errors;
+  s.unplanned_nodes = plan.unplanned_nodes;
   s.macs = plan.macs;
   s.planned_steps = static_cast<int>(std::count_if(plan.steps.begin(), plan.steps.end(),
                                                    [](const runtime::PlannedStep& st) { return st.node >= 0; }));

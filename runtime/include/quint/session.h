@@ -110,6 +110,9 @@ struct ModelSummary {
   int64_t parameter_bytes = 0;              // bytes of all initializers
   int64_t macs = 0;                         // multiply-accumulates of one run (planned shapes)
   int nodes = 0, planned_steps = 0, folded_nodes = 0;
+  // Nodes after an unsupported or invalid one, which could not be planned: planned_steps and macs
+  // leave them out (their missing operators are in `unsupported` all the same).
+  int unplanned_nodes = 0;
   int layout_conversions = 0;               // NHWC→NCHW copies the planner inserted
   std::vector<std::string> fusions;         // QDQ units fused, one line each
   std::vector<std::string> not_fused;       // QDQ units left unfused, with the reason
