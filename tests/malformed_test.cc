@@ -1311,6 +1311,20 @@ TEST_F(Cli, BadInputsWriteNoOutputFiles) {
   }
   // A good run writes complete files and no temporaries.
   const std::string good = write_temp_file("cli_good.npy", npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 4), }", std::string(16, '\0')));
+  // Input names the model lacks, and inputs not given: the model file, the name, what it has.
+  for (const std::string cmd : {"run", "dump", "bench"}) {
+    const std::string out_opt = cmd == "bench" ? "" : " --out " + out;
+    CliResult bad = quint_cli(cmd + " " + model + " --input nosuch=" + good + out_opt);
+    EXPECT_EQ(bad.status, 1) << bad.err;
+    EXPECT_NE(bad.err.find(model + ": --input nosuch=...: the model has no input 'nosuch' (its inputs: 'x')"), std::string::npos)
+        << bad.err;
+    if (cmd != "bench") {  // bench feeds pseudo-random inputs when none are given
+      CliResult none = quint_cli(cmd + " " + model + out_opt);
+      EXPECT_EQ(none.status, 1) << none.err;
+      EXPECT_NE(none.err.find(model + ": no value for the model input 'x'"), std::string::npos) << none.err;
+    }
+    EXPECT_TRUE(files_in(out).empty()) << cmd << " left files behind";
+  }
   CliResult r = quint_cli("run " + model + " --input x=" + good + " --out " + out);
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(files_in(out), std::vector<std::string>{"y.npy"});

@@ -1,5 +1,6 @@
 #include "cli.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "npy.h"
@@ -178,12 +179,19 @@ std::map<std::string, Tensor> gather_inputs(const Session& s, const std::optiona
       name = infos[next_positional++].name;
     }
     if (inputs.count(name)) fail("input '", name, "' is given twice");
+    if (std::none_of(infos.begin(), infos.end(), [&](const IoInfo& in) { return in.name == name; })) {
+      std::string names;
+      for (const IoInfo& in : infos) names += (names.empty() ? "'" : ", '") + in.name + "'";
+      throw Error("--input " + name + "=...: the model has no input '" + name + "' (its inputs: " + names + ")",
+                  {s.path()});
+    }
     inputs[name] = read_tensor_file(file, s.options().max_tensor_bytes);
   }
   for (const IoInfo& in : infos)
     if (!inputs.count(in.name))
-      fail("no value for the model input '", in.name, "' ", dtype_name(in.dtype), shape_str(in.dims),
-           " (give an IMAGE or --input ", in.name, "=FILE.npy)");
+      throw Error("no value for the model input '" + in.name + "' " + dtype_name(in.dtype) + shape_str(in.dims) +
+                      " (give an IMAGE or --input " + in.name + "=FILE.npy)",
+                  {s.path()});
   return inputs;
 }
 
