@@ -19,6 +19,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "arith/activation.h"
 #include "common.h"
 #include "register.h"
 
@@ -364,7 +365,13 @@ class UnaryKernel final : public Kernel {
     const T* x = in_ptr<T>(ctx, 0);
     R* y = out_ptr<R>(ctx, 0);
     ctx.parallel->parallel_for(ctx.in(0).numel(), 16384, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) y[i] = op_(x[i]);
+      // Operators with a whole-array float routine (dispatched once per call, not per element).
+      if constexpr (std::is_same_v<T, float> && std::is_same_v<R, float> &&
+                    requires(const Op& o, const float* a, float* z) { o.bulk(a, z, int64_t{}); }) {
+        op_.bulk(x + b, y + b, e - b);
+      } else {
+        for (int64_t i = b; i < e; ++i) y[i] = op_(x[i]);
+      }
     });
   }
 
@@ -404,16 +411,28 @@ struct AbsOp {
     else return x;
   }
 };
+// float: ONNX Runtime's rational approximations, bit for bit (arith/activation.h). double:
 // sigmoid(x) = 1 / (1 + e^-x), evaluated as e^x / (1 + e^x) for x < 0 so that e^-x cannot
-// overflow to inf for very negative x.
+// overflow to inf for very negative x; tanh from libm.
 struct SigmoidOp {
   template <class T> T operator()(T x) const {
-    if (x >= T{0}) return T{1} / (T{1} + std::exp(-x));
-    const T e = std::exp(x);
-    return e / (T{1} + e);
+    if constexpr (std::is_same_v<T, float>) {
+      return arith::ort_sigmoid(x);
+    } else {
+      if (x >= T{0}) return T{1} / (T{1} + std::exp(-x));
+      const T e = std::exp(x);
+      return e / (T{1} + e);
+    }
   }
+  void bulk(const float* x, float* y, int64_t n) const { arith::ort_sigmoid(x, y, n); }
 };
-struct TanhOp { template <class T> T operator()(T x) const { return std::tanh(x); } };
+struct TanhOp {
+  template <class T> T operator()(T x) const {
+    if constexpr (std::is_same_v<T, float>) return arith::ort_tanh(x);
+    else return std::tanh(x);
+  }
+  void bulk(const float* x, float* y, int64_t n) const { arith::ort_tanh(x, y, n); }
+};
 struct ExpOp { template <class T> T operator()(T x) const { return std::exp(x); } };
 struct LogOp { template <class T> T operator()(T x) const { return std::log(x); } };
 struct SqrtOp { template <class T> T operator()(T x) const { return std::sqrt(x); } };

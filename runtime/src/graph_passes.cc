@@ -729,6 +729,11 @@ class QdqFuser {
     std::string reason;
     Node* q = single_q_output(n, &reason);
     if (dq.empty() || !dq[0] || !q) return {};
+    // QLinearSigmoid is a 256-entry table of DequantizeLinear, ONNX Runtime's float sigmoid
+    // (which quint computes bit for bit) and QuantizeLinear: the float unit gives its integers.
+    if (n.op_type == "Sigmoid")
+      return {true, "ONNX Runtime fuses this unit into QLinearSigmoid, a table of the same float computation: it runs in "
+                    "float, with the same integers"};
     return {true, "ONNX Runtime fuses this unit into QLinear" + n.op_type +
                       ", which quint does not implement: it runs in float and may differ by 1 LSB"};
   }
