@@ -120,7 +120,10 @@ void tanh_plain(const float* x, float* y, int64_t n) {
 }
 
 bool have_fma() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  static const bool yes = [] {
+    __builtin_cpu_init();  // in case this runs before libgcc's constructor has
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }();
   return yes;
 }
 

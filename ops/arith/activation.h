@@ -10,7 +10,7 @@
 // instructions: a NaN in either operand gives b).
 //
 //   Sigmoid: v = xmin(18, xmax(−18, x)), s = v·v,
-//            p = v · (((a9·s + a7)·s + a5)·s + a3)·s + a1)          (Horner, each step an fma)
+//            p = v · ((((a9·s + a7)·s + a5)·s + a3)·s + a1)         (Horner, each step an fma)
 //            q = ((((b10·s + b8)·s + b6)·s + b4)·s + b2)·s + b0   (likewise)
 //            y = xmax(0, p/q + 0.5)
 //            The upper end is not clamped: y is 1.0000001 for some x in [17.48, 17.99].
