@@ -187,8 +187,9 @@ class FastQConv final : public Kernel {
     }
     const int64_t pixels = oh_ * ow_;
     if (pixels == 0) return;
-    // Row tiles of equal height: 49 pixels (ResNet's last stage) run as 5 tiles of ≤ 10 rows,
-    // not 4 of 12 and a single row, which would keep few accumulators busy for the whole K.
+    // Row tiles of equal height: 49 pixels (ResNet's last stage) run as 4 tiles of ≤ 13 rows
+    // with a 14-row kernel, not 3 of 14 and one of 7, which would keep few accumulators busy for
+    // the whole K.
     const int64_t mtiles = (pixels + g_.mr - 1) / g_.mr;
     const int64_t tile_rows = (pixels + mtiles - 1) / mtiles;
     // Channel blocks handled by one work item: enough to reuse the activation tile, few enough

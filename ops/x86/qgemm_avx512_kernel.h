@@ -6,9 +6,12 @@
 // MR rows × NR = 16·NV columns, vpdpbusd (u8 × s8 → int32, 4 products per lane per instruction,
 // exact: the instruction does not saturate).
 // Packed B: for every group of 4 k, NR columns × 4 bytes (NV zmm registers).
-// The shapes used are 12×32, and 12×16 for matrices of at most 16 columns (MobileNetV2's 32→16
-// layer: +23 %); 6×64 and 8×48 were measured on ResNet50's layers and were no faster (8×48
-// slower), so they are not instantiated.
+// The shapes used are 14×32 (28 accumulators, the two B vectors and the broadcast row: 31 of
+// the 32 registers; 1–4 % faster than 12×32 on the K ≤ 64 layers and the stem, where the
+// per-call costs weigh most, and 14 divides every ResNet50 and MobileNetV2 pixel count but 49),
+// and 12×16 for matrices of at most 16 columns (MobileNetV2's 32→16 layer: +23 %); 6×64 and
+// 8×48 were measured on ResNet50's layers and were no faster (8×48 slower), so they are not
+// instantiated.
 // QGemmArgs::prefetch lines are fetched one per k step (prefetcht1).
 // Two epilogues: the float clamp of qgemm.h's formula, and, when QGemmArgs::clamp_free allows it,
 // rounding first and saturating in integers with two packs per pair of rows (fewer instructions:
@@ -60,7 +63,7 @@ void run_rows(const QGemmArgs& p) {
   __m512i acc[R][NV], bias[NV];
 #pragma GCC unroll 4
   for (int v = 0; v < NV; ++v) bias[v] = _mm512_loadu_si512(p.bias + 16 * v);
-#pragma GCC unroll 12
+#pragma GCC unroll 16
   for (int m = 0; m < R; ++m)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[m][v] = bias[v];
@@ -69,7 +72,7 @@ void run_rows(const QGemmArgs& p) {
   int64_t pf_left = p.prefetch_lines;
   for (int64_t t = 0; t < p.taps; ++t) {
     const uint8_t* a[R];
-#pragma GCC unroll 12
+#pragma GCC unroll 16
     for (int m = 0; m < R; ++m) a[m] = segment(p, m, t);
     for (int64_t k = 0; k < p.k; k += 4) {
       __m512i bv[NV];
@@ -81,7 +84,7 @@ void run_rows(const QGemmArgs& p) {
         pf += 64;
         --pf_left;
       }
-#pragma GCC unroll 12
+#pragma GCC unroll 16
       for (int m = 0; m < R; ++m) {
         const __m512i av = load_bcast4(a[m] + k);
 #pragma GCC unroll 4
@@ -145,7 +148,7 @@ void run_rows(const QGemmArgs& p) {
     };
     if constexpr (NV == 2) {
       const __mmask32 m2 = static_cast<__mmask32>(mask[0] | (static_cast<uint32_t>(mask[1]) << 16));
-#pragma GCC unroll 6
+#pragma GCC unroll 8
       for (int m = 0; m + 1 < R; m += 2) {
         const __m512i b = narrow(_mm512_packs_epi32(scaled(m, 0), scaled(m, 1)), _mm512_packs_epi32(scaled(m + 1, 0), scaled(m + 1, 1)));
         _mm256_mask_storeu_epi8(c + m * ldc, m2, _mm512_castsi512_si256(b));
@@ -157,7 +160,7 @@ void run_rows(const QGemmArgs& p) {
       }
     } else {
       static_assert(NV == 1 || NV == 2, "the integer epilogue handles one or two vectors per row");
-#pragma GCC unroll 6
+#pragma GCC unroll 8
       for (int m = 0; m + 1 < R; m += 2) {
         const __m512i w = _mm512_packs_epi32(scaled(m, 0), scaled(m + 1, 0));
         const __m512i b = narrow(w, w);
@@ -172,7 +175,7 @@ void run_rows(const QGemmArgs& p) {
     }
     return;
   }
-#pragma GCC unroll 12
+#pragma GCC unroll 16
   for (int m = 0; m < R; ++m) {
     const __m512i rs = has_wzp ? _mm512_set1_epi32(row_sums[m]) : _mm512_setzero_si512();
     __m512i q[NV];
@@ -215,6 +218,8 @@ void run(const QGemmArgs& p) {
     case 9: run_rows<(MR >= 9 ? 9 : MR), NV>(p); break;
     case 10: run_rows<(MR >= 10 ? 10 : MR), NV>(p); break;
     case 11: run_rows<(MR >= 11 ? 11 : MR), NV>(p); break;
+    case 12: run_rows<(MR >= 12 ? 12 : MR), NV>(p); break;
+    case 13: run_rows<(MR >= 13 ? 13 : MR), NV>(p); break;
     default: run_rows<MR, NV>(p); break;
   }
 }

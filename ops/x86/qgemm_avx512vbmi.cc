@@ -5,6 +5,6 @@
 
 namespace quint::ops::x86 {
 
-const QGemmKernel kQGemmAvx512VnniVbmi{Isa::Avx512Vnni, 12, 32, 4, packed_bytes<2>, pack<2>, run<12, 2>};
+const QGemmKernel kQGemmAvx512VnniVbmi{Isa::Avx512Vnni, 14, 32, 4, packed_bytes<2>, pack<2>, run<14, 2>};
 
 }  // namespace quint::ops::x86
