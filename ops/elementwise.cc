@@ -433,7 +433,14 @@ struct TanhOp {
   }
   void bulk(const float* x, float* y, int64_t n) const { arith::ort_tanh(x, y, n); }
 };
-struct ExpOp { template <class T> T operator()(T x) const { return std::exp(x); } };
+// float: ONNX Runtime's AVX-512F exp, bit for bit (arith/activation.h); double: libm.
+struct ExpOp {
+  template <class T> T operator()(T x) const {
+    if constexpr (std::is_same_v<T, float>) return arith::ort_exp(x);
+    else return std::exp(x);
+  }
+  void bulk(const float* x, float* y, int64_t n) const { arith::ort_exp(x, y, n); }
+};
 struct LogOp { template <class T> T operator()(T x) const { return std::log(x); } };
 struct SqrtOp { template <class T> T operator()(T x) const { return std::sqrt(x); } };
 struct ReciprocalOp { template <class T> T operator()(T x) const { return T{1} / x; } };

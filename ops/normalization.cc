@@ -6,6 +6,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "arith/activation.h"
 #include "common.h"
 #include "register.h"
 
@@ -173,7 +174,9 @@ std::unique_ptr<Kernel> build_batch_norm(BuildContext& ctx) {
 //   softmax:     y_j = e^(x_j − m) / Σ_k e^(x_k − m)
 //   log-softmax: y_j = (x_j − m) − log Σ_k e^(x_k − m)
 // with m = max_k x_k, which leaves the result unchanged and keeps e^(…) ≤ 1 (no overflow).
-// The sum is accumulated in double.
+// Float softmax is ONNX Runtime's, bit for bit (arith::ort_softmax: its exp, its order of
+// summation, a reciprocal times each term); strided lanes go through a contiguous copy, as
+// ONNX Runtime transposes them. Log-softmax and double sum in double.
 template <class T, bool Log>
 class SoftmaxKernel final : public Kernel {
  public:
@@ -188,6 +191,18 @@ class SoftmaxKernel final : public Kernel {
         const int64_t base = (lane / inner) * n * inner + lane % inner;
         const T* xl = x + base;
         T* yl = y + base;
+        if constexpr (std::is_same_v<T, float> && !Log) {
+          if (inner == 1) {
+            arith::ort_softmax(xl, yl, n);
+          } else {
+            static thread_local std::vector<float> row;
+            row.resize(static_cast<size_t>(n));
+            for (int64_t j = 0; j < n; ++j) row[static_cast<size_t>(j)] = xl[j * inner];
+            arith::ort_softmax(row.data(), row.data(), n);
+            for (int64_t j = 0; j < n; ++j) yl[j * inner] = row[static_cast<size_t>(j)];
+          }
+          continue;
+        }
         T m = xl[0];
         for (int64_t j = 1; j < n; ++j) m = xl[j * inner] > m ? xl[j * inner] : m;
         double sum = 0;

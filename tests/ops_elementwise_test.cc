@@ -8,6 +8,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -278,6 +279,23 @@ Tensor hard_inputs(int64_t n) {
   return x;
 }
 
+// Runs the model in ONNX Runtime and in quint on the same inputs; the named outputs must be
+// identical, bit for bit.
+void expect_matches_ort(const std::string& path, const std::map<std::string, Tensor>& inputs,
+                        const std::vector<std::string>& outs) {
+  std::map<std::string, std::string> files;
+  const std::string stem = path.substr(path.find_last_of('/') + 1);
+  for (const auto& [name, t] : inputs) files[name] = save_npy_temp(stem + "_" + name, t);
+  const auto ort = run_ort(path, files, "");
+  Session s(path);
+  const auto mine = quint_tensors(s, inputs);
+  for (const std::string& out : outs) {
+    SCOPED_TRACE(out);
+    ASSERT_TRUE(ort.count(out) && mine.count(out));
+    EXPECT_TRUE(tensors_equal(mine.at(out), ort.at(out)));
+  }
+}
+
 TEST(Elementwise, SigmoidExtremesDoNotOverflow) {
   OpRun r;
   r.op_type = "Sigmoid";
@@ -382,14 +400,7 @@ TEST(Elementwise, QdqSigmoidUnitMatchesOnnxRuntime) {
   }
   EXPECT_GE(discriminating, 8) << "too few parameter sets tell ONNX Runtime's sigmoid from libm's";
   const std::string path = b.save("qdq_sigmoid.onnx");
-  const auto ort = run_ort(path, {{"xu", save_npy_temp("qdq_sig_xu", xu)}, {"xs", save_npy_temp("qdq_sig_xs", xs)}}, "");
-  Session s(path);
-  const auto mine = quint_tensors(s, {{"xu", xu}, {"xs", xs}});
-  for (const std::string& out : outs) {
-    SCOPED_TRACE(out);
-    ASSERT_TRUE(ort.count(out) && mine.count(out));
-    EXPECT_TRUE(tensors_equal(mine.at(out), ort.at(out)));
-  }
+  expect_matches_ort(path, {{"xu", xu}, {"xs", xs}}, outs);
 }
 
 // CPUs without FMA instructions get the same bits (libm's fma is exact too).
@@ -414,14 +425,99 @@ TEST(Elementwise, SigmoidAndTanhMatchOnnxRuntime) {
   b.node("Sigmoid", {"x"}, {"sig"}).node("Tanh", {"x"}, {"tanh"});
   b.output("sig", DType::Float32).output("tanh", DType::Float32);
   const std::string path = b.save("sigmoid_tanh.onnx");
-  const auto ort = run_ort(path, {{"x", save_npy_temp("sigmoid_tanh_x", x)}}, "");
-  Session s(path);
-  const auto mine = quint_tensors(s, {{"x", x}});
-  for (const char* out : {"sig", "tanh"}) {
-    SCOPED_TRACE(out);
-    ASSERT_TRUE(ort.count(out) && mine.count(out));
-    EXPECT_TRUE(tensors_equal(mine.at(out), ort.at(out)));
+  expect_matches_ort(path, {{"x", x}}, {"sig", "tanh"});
+}
+
+// Float Exp is ONNX Runtime's AVX-512F exp (ops/arith/activation.h): these bit patterns were
+// measured from ONNX Runtime 1.30 (e^10 is one ULP above the correctly rounded 0x46ac14ee), and
+// a sweep over [-110, 90] stays within 2 ULP-ish of the true function.
+TEST(Elementwise, ExpIsOnnxRuntimes) {
+  const std::vector<float> x = {10.0f, 1.0f, -1.0f, 88.5f, 89.0f, -87.0f, -103.0f, -104.5f, 20.25f, -50.0f,
+                                INFINITY, -INFINITY, 0.0f, -0.0f};
+  const uint32_t bits[] = {0x46ac14ef, 0x402df854, 0x3ebc5ab2, 0x7f4cdcc4, 0x7f800000, 0x00b33687, 0x00000001,
+                           0x00000000, 0x4e1486bb, 0x1b692beb, 0x7f800000, 0x00000000, 0x3f800000, 0x3f800000};
+  Tensor in(DType::Float32, {static_cast<int64_t>(x.size()) + 2000001 + 1});
+  float* p = in.data<float>();
+  std::copy(x.begin(), x.end(), p);
+  const int64_t sweep0 = static_cast<int64_t>(x.size());
+  for (int64_t i = 0; i <= 2000000; ++i) p[sweep0 + i] = -110.0f + static_cast<float>(i) * 1e-4f;
+  p[in.numel() - 1] = std::nanf("");
+  OpRun r;
+  r.op_type = "Exp";
+  r.opset = 13;
+  r.inputs = {dyn(in)};
+  const Tensor y = run_op(r)[0];
+  for (size_t i = 0; i < x.size(); ++i) {
+    uint32_t got;
+    std::memcpy(&got, &y.data<float>()[i], 4);
+    EXPECT_EQ(got, bits[i]) << "x = " << x[i];
   }
+  EXPECT_TRUE(std::isnan(y.data<float>()[in.numel() - 1]));
+  double worst = 0;
+  for (int64_t i = sweep0; i < sweep0 + 2000001; ++i) {
+    const double exact = std::exp(static_cast<double>(p[i]));
+    if (exact < 1e-37 || exact > 3e38) continue;  // denormal results, overflow
+    worst = std::max(worst, std::fabs(y.data<float>()[i] - exact) / exact);
+  }
+  EXPECT_LT(worst, 3e-7);
+}
+
+// Without AVX-512F (libm's fma, scalef in double) the bits are the same, Softmax's included.
+TEST(Elementwise, ExpAndSoftmaxWithoutAvx512AreTheSame) {
+  const Tensor x = hard_inputs(200003);
+  const float* p = x.data<float>();
+  std::vector<float> a(static_cast<size_t>(x.numel())), b(a.size());
+  ops::arith::ort_exp(p, a.data(), x.numel());
+  ops::arith::ort_exp_portable(p, b.data(), x.numel());
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0);
+  // Softmax rows of every length up to 100 and some long ones, finite inputs over a wide range.
+  std::normal_distribution<float> normal(0.0f, 30.0f);
+  for (int64_t n : {1, 2, 15, 16, 17, 47, 48, 49, 63, 64, 65, 100, 1000, 4099}) {
+    std::vector<float> row(static_cast<size_t>(n));
+    for (float& v : row) v = normal(rng());
+    std::vector<float> ya(row.size()), yb(row.size());
+    ops::arith::ort_softmax(row.data(), ya.data(), n);
+    ops::arith::ort_softmax_portable(row.data(), yb.data(), n);
+    EXPECT_EQ(std::memcmp(ya.data(), yb.data(), ya.size() * 4), 0) << "n = " << n;
+    double sum = 0;
+    for (float v : ya) sum += v;
+    EXPECT_NEAR(sum, 1.0, 1e-5) << "n = " << n;
+  }
+}
+
+// Exp on hard inputs and Softmax over contiguous and strided axes (opset 13) and coerced 2-D
+// (opset 11), row lengths across MLAS's 16- and 48-element blocks: ONNX Runtime's bits.
+TEST(Elementwise, ExpAndSoftmaxMatchOnnxRuntime) {
+  if (ort_harness_dir().empty()) GTEST_SKIP() << "ONNX Runtime harness not installed (scripts/setup.sh)";
+  const Tensor x = hard_inputs(1000003);
+  std::normal_distribution<float> normal(0.0f, 8.0f);
+  auto logits = [&](Shape shape) {
+    Tensor t(DType::Float32, shape);
+    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = normal(rng());
+    return t;
+  };
+  const Tensor a = logits({7, 1000}), bt = logits({3, 49, 5}), c = logits({2, 3, 17}), d = logits({64, 1});
+  ModelBuilder b;
+  b.opset("", 13);
+  b.input("x", DType::Float32, {x.numel()}).input("a", DType::Float32, {7, 1000});
+  b.input("b", DType::Float32, {3, 49, 5}).input("d", DType::Float32, {64, 1});
+  b.node("Exp", {"x"}, {"exp"});
+  Attributes axis1;
+  axis1.set("axis", int64_t{1});
+  b.node("Softmax", {"a"}, {"sa"}).node("Softmax", {"b"}, {"sb"}, axis1).node("Softmax", {"d"}, {"sd"});
+  b.output("exp", DType::Float32).output("sa", DType::Float32).output("sb", DType::Float32).output("sd", DType::Float32);
+  const std::string path = b.save("exp_softmax.onnx");
+  expect_matches_ort(path, {{"x", x}, {"a", a}, {"b", bt}, {"d", d}}, {"exp", "sa", "sb", "sd"});
+  // Opset 11: [2, 3, 17] coerced to 2 rows of 51 (axis 1) and to 6 rows of 17 (axis 2).
+  ModelBuilder b11;
+  b11.opset("", 11);
+  b11.input("c", DType::Float32, {2, 3, 17});
+  Attributes axis2;
+  axis2.set("axis", int64_t{2});
+  b11.node("Softmax", {"c"}, {"s1"}).node("Softmax", {"c"}, {"s2"}, axis2);
+  b11.output("s1", DType::Float32).output("s2", DType::Float32);
+  const std::string path11 = b11.save("softmax11.onnx");
+  expect_matches_ort(path11, {{"c", c}}, {"s1", "s2"});
 }
 
 TEST(Elementwise, RoundIsHalfToEven) {
@@ -751,14 +847,7 @@ TEST(Elementwise, HardSigmoidAndHardSwishMatchOnnxRuntime) {
   b.node("HardSigmoid", {"x"}, {"hsig"}).node("HardSigmoid", {"x"}, {"hsig_odd"}, odd).node("HardSwish", {"x"}, {"hswish"});
   for (const char* out : {"hsig", "hsig_odd", "hswish"}) b.output(out, DType::Float32);
   const std::string path = b.save("hard_activations.onnx");
-  const auto ort = run_ort(path, {{"x", save_npy_temp("hard_x", x)}}, "");
-  Session s(path);
-  const auto mine = quint_tensors(s, {{"x", x}});
-  for (const char* out : {"hsig", "hsig_odd", "hswish"}) {
-    SCOPED_TRACE(out);
-    ASSERT_TRUE(ort.count(out) && mine.count(out));
-    EXPECT_TRUE(tensors_equal(mine.at(out), ort.at(out)));
-  }
+  expect_matches_ort(path, {{"x", x}}, {"hsig", "hsig_odd", "hswish"});
 }
 
 }  // namespace

@@ -21,6 +21,20 @@
 //
 // Other CPUs: ONNX Runtime's portable fallback (no FMA, output clamped) differs; quint always
 // computes the FMA form (in hardware when the CPU has FMA, else with libm's exact fma).
+//
+// Float32 Exp and Softmax as ONNX Runtime 1.30 computes them on CPUs with AVX-512F (its MLAS
+// exp kernel for AVX-512F; ONNX Runtime's AVX2 kernels use other constants and are not
+// reproduced):
+//   Exp:     v = xmax(−103.972084, x), m = fl32(fma(v, log2 e, 1.5·2^23) − 1.5·2^23),
+//            r = fma(m, −ln2_lo, fma(m, −ln2_hi, v)), p = Horner of degree 6 in r (fma steps,
+//            the last two coefficients 1), y = scalef(p, m) = p·2^m rounded once (VSCALEFPS,
+//            whose special cases make e^+inf = +inf and e^−inf = 0).
+//   Softmax of a row x[0..n): M = max(lowest float, x…), e_i = Exp(x_i + (−M)); sixteen sums,
+//            e_i added to sum i mod 16 in order; S = ((u0+u1)+(u2+u3)) + ((u4+u5)+(u6+u7)) with
+//            u_j = sum_{j+8} + sum_j; y_i = fl32(1/S) · e_i (a product, not a division).
+// Measured against ONNX Runtime 1.30: Exp on 2 M random bit patterns and special values, Softmax
+// on 21 M elements in rows of 1 to 30000: 0 differences. Without AVX-512F quint computes the
+// same with libm's fma and an exact scalef.
 #pragma once
 
 #include <cstdint>
@@ -34,5 +48,12 @@ void ort_tanh(const float* x, float* y, int64_t n);
 // The same without FMA instructions (libm's fma), as on CPUs without them; for the tests.
 void ort_sigmoid_portable(const float* x, float* y, int64_t n);
 void ort_tanh_portable(const float* x, float* y, int64_t n);
+
+float ort_exp(float x);
+void ort_exp(const float* x, float* y, int64_t n);
+void ort_exp_portable(const float* x, float* y, int64_t n);
+// Softmax of one contiguous row of n elements (n ≥ 1); x and y may be the same array.
+void ort_softmax(const float* x, float* y, int64_t n);
+void ort_softmax_portable(const float* x, float* y, int64_t n);
 
 }  // namespace quint::ops::arith
