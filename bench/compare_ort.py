@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """quint against ONNX Runtime on the same models, inputs and thread counts, alternately.
 
-Each round runs `quint bench` and then ONNX Runtime's `tests/ort/ort_bench.js` (graph
-optimizations "all") on the same .npy input; the table reports the median over rounds of each
-side's median latency, their ratio, load times and peak RSS. Alternating rounds spreads machine
-noise over both sides; judge by the ratios.
+Each round runs, for every model and thread count in turn, `quint bench` and then ONNX Runtime's
+`tests/ort/ort_bench.js` (graph optimizations "all") on the same .npy input; the table reports
+the median over rounds of each side's median latency, their ratio, load times and peak RSS.
+Alternating the two runtimes, and going round all rows in every round, spreads machine noise
+over both sides and over all rows; judge by the ratios.
 
 Usage: bench/compare_ort.py MODEL [MODEL ...] [--threads 1,2] [--rounds 5] [--runs 30]
                             [--warmup 5] [--isa auto] [--markdown]
@@ -66,27 +67,33 @@ def main():
         sys.exit("ONNX Runtime is not installed: run scripts/setup.sh first")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        configs = []  # (model, threads, its input files)
         for model in args.models:
             inputs = model_input(model, tmp)
-            for threads in [int(t) for t in args.threads.split(",")]:
-                q, o = [], []
-                for _ in range(args.rounds):
-                    q.append(run_json([str(QUINT), "bench", str(model), "--threads", str(threads), "--runs", str(args.runs),
-                                       "--warmup", str(args.warmup), "--isa", args.isa, "--json"]
-                                      + sum((["--input", i] for i in inputs), [])))
-                    o.append(run_json(["node", str(ORT_BENCH), str(model), "--threads", str(threads), "--runs",
-                                       str(args.runs), "--warmup", str(args.warmup), "--json"]
-                                      + sum((["--input", i] for i in inputs), [])))
-                qm = statistics.median(r["median_ms"] for r in q)
-                om = statistics.median(r["median_ms"] for r in o)
-                rows.append({
-                    "model": model.name, "threads": threads, "quint_ms": qm, "ort_ms": om, "ratio": qm / om,
-                    "quint_min_ms": min(r["min_ms"] for r in q), "ort_min_ms": min(r["min_ms"] for r in o),
-                    "quint_load_ms": statistics.median(r["load_ms"] for r in q),
-                    "ort_load_ms": statistics.median(r.get("load_ms", float("nan")) for r in o),
-                    "quint_rss_mib": max(r["peak_rss_mib"] for r in q),
-                    "ort_rss_mib": max((r.get("peak_rss_kib") or float("nan")) / 1024 for r in o),
-                })
+            configs += [(model, int(t), inputs) for t in args.threads.split(",")]
+        # Rounds outermost: a minute of host noise then touches one round of every row, not every
+        # round of one row.
+        q = {i: [] for i in range(len(configs))}
+        o = {i: [] for i in range(len(configs))}
+        for _ in range(args.rounds):
+            for i, (model, threads, inputs) in enumerate(configs):
+                q[i].append(run_json([str(QUINT), "bench", str(model), "--threads", str(threads), "--runs", str(args.runs),
+                                      "--warmup", str(args.warmup), "--isa", args.isa, "--json"]
+                                     + sum((["--input", f] for f in inputs), [])))
+                o[i].append(run_json(["node", str(ORT_BENCH), str(model), "--threads", str(threads), "--runs",
+                                      str(args.runs), "--warmup", str(args.warmup), "--json"]
+                                     + sum((["--input", f] for f in inputs), [])))
+        for i, (model, threads, _) in enumerate(configs):
+            qm = statistics.median(r["median_ms"] for r in q[i])
+            om = statistics.median(r["median_ms"] for r in o[i])
+            rows.append({
+                "model": model.name, "threads": threads, "quint_ms": qm, "ort_ms": om, "ratio": qm / om,
+                "quint_min_ms": min(r["min_ms"] for r in q[i]), "ort_min_ms": min(r["min_ms"] for r in o[i]),
+                "quint_load_ms": statistics.median(r["load_ms"] for r in q[i]),
+                "ort_load_ms": statistics.median(r.get("load_ms", float("nan")) for r in o[i]),
+                "quint_rss_mib": max(r["peak_rss_mib"] for r in q[i]),
+                "ort_rss_mib": max((r.get("peak_rss_kib") or float("nan")) / 1024 for r in o[i]),
+            })
     if args.markdown:
         print("| model | threads | quint ms | ONNX Runtime ms | ratio | quint min | ORT min | quint load ms | ORT load ms | quint RSS MiB | ORT RSS MiB |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
