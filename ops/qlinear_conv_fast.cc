@@ -152,19 +152,53 @@ class FastQConv final : public Kernel {
   }
 
   // One output channel's weights in the order of the A rows (k = tap·Cg + c, or the padded-rows
-  // order), as int8 (uint8 weights shifted by −128); returns their sum. Bounds are read into
-  // locals first: int8 stores may alias any member, which would keep the loop scalar.
+  // order), as int8 (uint8 weights shifted by −128); returns their sum. Tap by tap, so that each
+  // tap's Cg values are written contiguously (read with a stride of the tap count: contiguous
+  // for 1×1 kernels, where the loop vectorizes). Bounds are read into locals first: int8 stores
+  // may alias any member, which would keep the loop scalar.
   int64_t reorder_channel(const uint8_t* w_u8, const int8_t* w_s8, int64_t mch, int8_t* __restrict dst) const {
     const int64_t cg = cg_, taps = taps_total_, kw = kw_, kseg = kseg_;
     const bool padded_rows = path_ == Path::PaddedRows;
     int64_t sum = 0;
-    for (int64_t c = 0; c < cg; ++c)
-      for (int64_t t = 0; t < taps; ++t) {
-        const int64_t src = (mch * cg + c) * taps + t;
-        const int32_t v = w_u8 ? static_cast<int32_t>(w_u8[src]) - 128 : static_cast<int32_t>(w_s8[src]);
-        dst[padded_rows ? (t / kw) * kseg + (t % kw) * cg + c : t * cg + c] = static_cast<int8_t>(v);
+    for (int64_t t = 0; t < taps; ++t) {
+      int8_t* __restrict d = dst + (padded_rows ? (t / kw) * kseg + (t % kw) * cg : t * cg);
+      const int64_t src = mch * cg * taps + t;
+      if (w_u8) sum += shifted_copy(w_u8 + src, taps, cg, d);
+      else sum += strided_copy(w_s8 + src, taps, cg, d);
+    }
+    return sum;
+  }
+  // d[c] = s[c·stride] − 128 (resp. s[c·stride]) for c < n; returns the sum of the values written.
+  static int64_t shifted_copy(const uint8_t* s, int64_t stride, int64_t n, int8_t* __restrict d) {
+    int64_t sum = 0;
+    if (stride == 1) {
+      for (int64_t c = 0; c < n; ++c) {
+        const int32_t v = static_cast<int32_t>(s[c]) - 128;
+        d[c] = static_cast<int8_t>(v);
         sum += v;
       }
+    } else {
+      for (int64_t c = 0; c < n; ++c) {
+        const int32_t v = static_cast<int32_t>(s[c * stride]) - 128;
+        d[c] = static_cast<int8_t>(v);
+        sum += v;
+      }
+    }
+    return sum;
+  }
+  static int64_t strided_copy(const int8_t* s, int64_t stride, int64_t n, int8_t* __restrict d) {
+    int64_t sum = 0;
+    if (stride == 1) {
+      for (int64_t c = 0; c < n; ++c) {
+        d[c] = s[c];
+        sum += s[c];
+      }
+    } else {
+      for (int64_t c = 0; c < n; ++c) {
+        d[c] = s[c * stride];
+        sum += s[c * stride];
+      }
+    }
     return sum;
   }
 
