@@ -433,6 +433,14 @@ struct TanhOp {
   }
   void bulk(const float* x, float* y, int64_t n) const { arith::ort_tanh(x, y, n); }
 };
+// float: ONNX Runtime's erf, bit for bit (arith/activation.h); double: libm.
+struct ErfOp {
+  template <class T> T operator()(T x) const {
+    if constexpr (std::is_same_v<T, float>) return arith::ort_erf(x);
+    else return std::erf(x);
+  }
+  void bulk(const float* x, float* y, int64_t n) const { arith::ort_erf(x, y, n); }
+};
 // float: ONNX Runtime's AVX-512F exp, bit for bit (arith/activation.h); double: libm.
 struct ExpOp {
   template <class T> T operator()(T x) const {
@@ -674,6 +682,7 @@ void register_elementwise(Registry& r) {
   r.add({"ai.onnx", "HardSwish", 14, 1000, build_unary<HardSwishOp, AcceptReal>});
   r.add({"ai.onnx", "Tanh", 1, 1000, build_unary<TanhOp, AcceptReal>});
   r.add({"ai.onnx", "Exp", 1, 1000, build_unary<ExpOp, AcceptReal>});
+  r.add({"ai.onnx", "Erf", 9, 1000, build_unary<ErfOp, AcceptReal>});
   r.add({"ai.onnx", "Log", 1, 1000, build_unary<LogOp, AcceptReal>});
   r.add({"ai.onnx", "Neg", 1, 1000, build_unary<NegOp, AcceptSigned>});
   r.add({"ai.onnx", "Abs", 1, 1000, build_unary<AbsOp, AcceptNumeric>});

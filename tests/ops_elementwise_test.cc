@@ -404,7 +404,7 @@ TEST(Elementwise, QdqSigmoidUnitMatchesOnnxRuntime) {
 }
 
 // CPUs without FMA instructions get the same bits (libm's fma is exact too).
-TEST(Elementwise, SigmoidAndTanhWithoutFmaInstructionsAreTheSame) {
+TEST(Elementwise, SigmoidTanhAndErfWithoutFmaInstructionsAreTheSame) {
   const Tensor x = hard_inputs(200003);
   const float* p = x.data<float>();
   std::vector<float> a(static_cast<size_t>(x.numel())), b(a.size());
@@ -414,52 +414,80 @@ TEST(Elementwise, SigmoidAndTanhWithoutFmaInstructionsAreTheSame) {
   ops::arith::ort_tanh(p, a.data(), x.numel());
   ops::arith::ort_tanh_portable(p, b.data(), x.numel());
   EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0);
+  ops::arith::ort_erf(p, a.data(), x.numel());
+  ops::arith::ort_erf_portable(p, b.data(), x.numel());
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0);
 }
 
-TEST(Elementwise, SigmoidAndTanhMatchOnnxRuntime) {
+TEST(Elementwise, SigmoidTanhAndErfMatchOnnxRuntime) {
   if (ort_harness_dir().empty()) GTEST_SKIP() << "ONNX Runtime harness not installed (scripts/setup.sh)";
   const Tensor x = hard_inputs(1000003);  // random bit patterns, ±0, ±inf, NaN, tails
   ModelBuilder b;
   b.opset("", 13);
   b.input("x", DType::Float32, {x.numel()});
-  b.node("Sigmoid", {"x"}, {"sig"}).node("Tanh", {"x"}, {"tanh"});
-  b.output("sig", DType::Float32).output("tanh", DType::Float32);
-  const std::string path = b.save("sigmoid_tanh.onnx");
-  expect_matches_ort(path, {{"x", x}}, {"sig", "tanh"});
+  b.node("Sigmoid", {"x"}, {"sig"}).node("Tanh", {"x"}, {"tanh"}).node("Erf", {"x"}, {"erf"});
+  b.output("sig", DType::Float32).output("tanh", DType::Float32).output("erf", DType::Float32);
+  const std::string path = b.save("sigmoid_tanh_erf.onnx");
+  expect_matches_ort(path, {{"x", x}}, {"sig", "tanh", "erf"});
 }
 
-// Float Exp is ONNX Runtime's AVX-512F exp (ops/arith/activation.h): these bit patterns were
-// measured from ONNX Runtime 1.30 (e^10 is one ULP above the correctly rounded 0x46ac14ee), and
-// a sweep over [-110, 90] stays within 2 ULP-ish of the true function.
-TEST(Elementwise, ExpIsOnnxRuntimes) {
-  const std::vector<float> x = {10.0f, 1.0f, -1.0f, 88.5f, 89.0f, -87.0f, -103.0f, -104.5f, 20.25f, -50.0f,
-                                INFINITY, -INFINITY, 0.0f, -0.0f};
-  const uint32_t bits[] = {0x46ac14ef, 0x402df854, 0x3ebc5ab2, 0x7f4cdcc4, 0x7f800000, 0x00b33687, 0x00000001,
-                           0x00000000, 0x4e1486bb, 0x1b692beb, 0x7f800000, 0x00000000, 0x3f800000, 0x3f800000};
-  Tensor in(DType::Float32, {static_cast<int64_t>(x.size()) + 2000001 + 1});
+// Runs the float op on `pinned` (whose results must be exactly `bits`, measured from ONNX Runtime
+// 1.30), then on `count` points from `lo` in steps of `step`, then on a NaN; returns the largest
+// error over the sweep as `error(x, y)` measures it (NaN results must stay NaN).
+double pinned_bits_and_sweep(const char* op, const std::vector<float>& pinned, const std::vector<uint32_t>& bits,
+                             float lo, float step, int64_t count, const std::function<double(float, float)>& error) {
+  const int64_t n0 = static_cast<int64_t>(pinned.size());
+  Tensor in(DType::Float32, {n0 + count + 1});
   float* p = in.data<float>();
-  std::copy(x.begin(), x.end(), p);
-  const int64_t sweep0 = static_cast<int64_t>(x.size());
-  for (int64_t i = 0; i <= 2000000; ++i) p[sweep0 + i] = -110.0f + static_cast<float>(i) * 1e-4f;
+  std::copy(pinned.begin(), pinned.end(), p);
+  for (int64_t i = 0; i < count; ++i) p[n0 + i] = lo + static_cast<float>(i) * step;
   p[in.numel() - 1] = std::nanf("");
   OpRun r;
-  r.op_type = "Exp";
+  r.op_type = op;
   r.opset = 13;
   r.inputs = {dyn(in)};
   const Tensor y = run_op(r)[0];
-  for (size_t i = 0; i < x.size(); ++i) {
+  for (int64_t i = 0; i < n0; ++i) {
     uint32_t got;
     std::memcpy(&got, &y.data<float>()[i], 4);
-    EXPECT_EQ(got, bits[i]) << "x = " << x[i];
+    EXPECT_EQ(got, bits[static_cast<size_t>(i)]) << op << "(" << pinned[static_cast<size_t>(i)] << ")";
   }
-  EXPECT_TRUE(std::isnan(y.data<float>()[in.numel() - 1]));
+  EXPECT_TRUE(std::isnan(y.data<float>()[in.numel() - 1])) << op;
   double worst = 0;
-  for (int64_t i = sweep0; i < sweep0 + 2000001; ++i) {
-    const double exact = std::exp(static_cast<double>(p[i]));
-    if (exact < 1e-37 || exact > 3e38) continue;  // denormal results, overflow
-    worst = std::max(worst, std::fabs(y.data<float>()[i] - exact) / exact);
-  }
+  for (int64_t i = n0; i < n0 + count; ++i) worst = std::max(worst, error(p[i], y.data<float>()[i]));
+  return worst;
+}
+
+// Float Exp is ONNX Runtime's AVX-512F exp (ops/arith/activation.h): e^10 is one ULP above the
+// correctly rounded 0x46ac14ee; over [-110, 90] the relative error stays below 3e-7.
+TEST(Elementwise, ExpIsOnnxRuntimes) {
+  const double worst = pinned_bits_and_sweep(
+      "Exp", {10.0f, 1.0f, -1.0f, 88.5f, 89.0f, -87.0f, -103.0f, -104.5f, 20.25f, -50.0f, INFINITY, -INFINITY, 0.0f, -0.0f},
+      {0x46ac14ef, 0x402df854, 0x3ebc5ab2, 0x7f4cdcc4, 0x7f800000, 0x00b33687, 0x00000001, 0x00000000, 0x4e1486bb,
+       0x1b692beb, 0x7f800000, 0x00000000, 0x3f800000, 0x3f800000},
+      -110.0f, 1e-4f, 2000001, [](float x, float y) {
+        const double exact = std::exp(static_cast<double>(x));
+        return exact < 1e-37 || exact > 3e38 ? 0.0 : std::fabs(y - exact) / exact;  // denormals, overflow
+      });
   EXPECT_LT(worst, 3e-7);
+}
+
+// Float Erf is ONNX Runtime's FMA3 kernel (ops/arith/activation.h): the first three values are
+// one ULP off the correctly rounded erf, ±0.921875 sits on the branch split; over [-6, 6] the
+// error stays below 6e-8. Double Erf is libm's.
+TEST(Elementwise, ErfIsOnnxRuntimes) {
+  const double worst = pinned_bits_and_sweep(
+      "Erf", {2.2720930576324463f, 0.21941280364990234f, -1.1788625717163086f, 0.5f, 1.0f, 3.924999952316284f, 5.0f,
+              -0.921875f, 0.9218751192092896f, 1e-30f, -0.0f, INFINITY, -INFINITY},
+      {0x3f7fa9fc, 0x3e798334, 0xbf678e80, 0x3f053f7b, 0x3f57bb3d, 0x3f800000, 0x3f800000, 0xbf4ec3b4, 0x3f4ec3b5,
+       0x0db71709, 0x80000000, 0x3f800000, 0xbf800000},
+      -6.0f, 1e-5f, 1200001, [](float x, float y) { return std::fabs(y - std::erf(static_cast<double>(x))); });
+  EXPECT_LT(worst, 6e-8);
+  OpRun r;
+  r.op_type = "Erf";
+  r.opset = 13;
+  r.inputs = {dyn(Tensor::from_vector<double>({3}, {-0.5, 0.0, 2.0}))};
+  EXPECT_TRUE(tensors_equal(run_op(r)[0], Tensor::from_vector<double>({3}, {std::erf(-0.5), 0.0, std::erf(2.0)})));
 }
 
 // Without AVX-512F (libm's fma, scalef in double) the bits are the same, Softmax's included.

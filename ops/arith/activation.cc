@@ -273,3 +273,91 @@ void ort_softmax(const float* x, float* y, int64_t n) {
 void ort_softmax_portable(const float* x, float* y, int64_t n) { softmax_plain(x, y, n); }
 
 }  // namespace quint::ops::arith
+
+// ---- Erf (ONNX Runtime's FMA3 kernel, also used on AVX-512 CPUs) ------------------------------
+
+namespace quint::ops::arith {
+
+namespace {
+
+struct ErfConst {
+  static constexpr float upper = f32(0x407b3333u);  // 3.925: |x| is clamped to it (erf = 1 there)
+  static constexpr float split = f32(0x3f6c0000u);  // 0.921875: the small and the large branch
+  // Small |x|: erf = a + a·P(a²), P highest power first.
+  static constexpr float small[] = {f32(0xba1d0d41u), f32(0x3ba39fa4u), f32(0xbcdb45e9u), f32(0x3de70d23u),
+                                    f32(0xbec09370u), f32(0x3e0375d3u)};
+  // Large |x|: erf = 1 − e^−(a + a·Q(a)), Q highest power first.
+  static constexpr float large[] = {f32(0x37911480u), f32(0xb9c8e966u), f32(0x3b7e899bu), f32(0xbcc6b180u),
+                                    f32(0x3ddaae58u), f32(0x3f228550u), f32(0x3e03ce86u)};
+  // That exponential's own constants (not the Exp kernel's): clamp, shift, log2 e, −ln 2 in two
+  // parts, the polynomial, and 2^n built from the truncated n.
+  static constexpr float exp_lower = f32(0xc2b0c0a5u);
+  static constexpr float shift = f32(0x4b400000u);
+  static constexpr float log2e = f32(0x3fb8aa3bu);
+  static constexpr float ln2_hi = f32(0xbf317200u), ln2_lo = f32(0xb5bfbe8eu);
+  static constexpr float exp_poly[] = {f32(0x3ab54c6du), f32(0x3c093965u), f32(0x3d2aad10u), f32(0x3e2aaa17u),
+                                       f32(0x3efffffbu), 1.0f, 1.0f};
+};
+
+// One element, following the kernel's vector operations lane by lane: both branches are
+// computed, the small one's bits kept only for |x| ≤ split, the large one's input zeroed
+// otherwise (which makes that branch give exactly 0); the sign is OR'ed back at the end. A NaN
+// passes the clamp (vminps returns it) and ends up, quieted, in the small branch's bits.
+[[gnu::always_inline]] inline float erf1(float x) {
+  const uint32_t sign = std::bit_cast<uint32_t>(x) & 0x80000000u;
+  const float a = xmin(ErfConst::upper, std::bit_cast<float>(std::bit_cast<uint32_t>(x) & 0x7fffffffu));
+  const float small = std::fma(a, horner(a * a, ErfConst::small), a);
+  const bool big = a > ErfConst::split;
+  const uint32_t small_bits = big ? 0u : std::bit_cast<uint32_t>(small);
+  const float b = big ? a : 0.0f;
+  float q = -std::fma(b, horner(b, ErfConst::large), b);
+  q = xmax(q, ErfConst::exp_lower);
+  const float n = std::fma(q, ErfConst::log2e, ErfConst::shift) - ErfConst::shift;
+  float r = std::fma(n, ErfConst::ln2_hi, q);
+  r = std::fma(n, ErfConst::ln2_lo, r);
+  const uint32_t two_n = (static_cast<uint32_t>(static_cast<int32_t>(n)) + 127u) << 23;
+  const float y = 1.0f - horner(r, ErfConst::exp_poly) * std::bit_cast<float>(two_n);
+  return std::bit_cast<float>(std::bit_cast<uint32_t>(y) | small_bits | sign);
+}
+
+[[gnu::target("avx2,fma")]] void erf_fma(const float* x, float* y, int64_t n) {
+  const __m256 sign_mask = _mm256_set1_ps(-0.0f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    const __m256 sign = _mm256_and_ps(v, sign_mask);
+    const __m256 a = _mm256_min_ps(_mm256_set1_ps(ErfConst::upper), _mm256_andnot_ps(sign_mask, v));
+    const __m256 small = _mm256_fmadd_ps(a, horner8(_mm256_mul_ps(a, a), ErfConst::small), a);
+    const __m256 big = _mm256_cmp_ps(a, _mm256_set1_ps(ErfConst::split), _CMP_GT_OQ);
+    const __m256 small_bits = _mm256_andnot_ps(big, small);
+    const __m256 b = _mm256_and_ps(big, a);
+    __m256 q = _mm256_xor_ps(_mm256_fmadd_ps(b, horner8(b, ErfConst::large), b), sign_mask);
+    q = _mm256_max_ps(q, _mm256_set1_ps(ErfConst::exp_lower));
+    const __m256 shift = _mm256_set1_ps(ErfConst::shift);
+    const __m256 nn = _mm256_sub_ps(_mm256_fmadd_ps(q, _mm256_set1_ps(ErfConst::log2e), shift), shift);
+    __m256 r = _mm256_fmadd_ps(nn, _mm256_set1_ps(ErfConst::ln2_hi), q);
+    r = _mm256_fmadd_ps(nn, _mm256_set1_ps(ErfConst::ln2_lo), r);
+    const __m256 two_n = _mm256_castsi256_ps(
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(nn), _mm256_set1_epi32(127)), 23));
+    const __m256 e = _mm256_sub_ps(_mm256_set1_ps(1.0f), _mm256_mul_ps(horner8(r, ErfConst::exp_poly), two_n));
+    _mm256_storeu_ps(y + i, _mm256_or_ps(_mm256_or_ps(e, small_bits), sign));
+  }
+  for (; i < n; ++i) y[i] = erf1(x[i]);
+}
+
+void erf_plain(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = erf1(x[i]);
+}
+
+}  // namespace
+
+float ort_erf(float x) { return erf1(x); }
+
+void ort_erf(const float* x, float* y, int64_t n) {
+  if (have_fma()) erf_fma(x, y, n);
+  else erf_plain(x, y, n);
+}
+
+void ort_erf_portable(const float* x, float* y, int64_t n) { erf_plain(x, y, n); }
+
+}  // namespace quint::ops::arith

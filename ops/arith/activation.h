@@ -49,6 +49,17 @@ void ort_tanh(const float* x, float* y, int64_t n);
 void ort_sigmoid_portable(const float* x, float* y, int64_t n);
 void ort_tanh_portable(const float* x, float* y, int64_t n);
 
+// Float32 Erf as ONNX Runtime 1.30 computes it on x86-64 CPUs with AVX2 and FMA (its MLAS FMA3
+// erf kernel, also used on AVX-512 CPUs). With a = xmin(3.925, |x|):
+//   |x| ≤ 0.921875 (and NaN): y = fma(a, P(a²), a), P of degree 5 (Horner, fma steps);
+//   otherwise:                 y = 1 − E(−fma(a, Q(a), a)), Q of degree 6, where E is an exp of
+//                              its own (clamp at −88.376, 2^n from the truncated n, no scalef);
+//   the sign of x is OR'ed back. Measured against ONNX Runtime 1.30 on 2 M random bit patterns,
+//   a 2 M-point grid and special values: 0 differences.
+float ort_erf(float x);
+void ort_erf(const float* x, float* y, int64_t n);
+void ort_erf_portable(const float* x, float* y, int64_t n);
+
 float ort_exp(float x);
 void ort_exp(const float* x, float* y, int64_t n);
 void ort_exp_portable(const float* x, float* y, int64_t n);
