@@ -1,5 +1,7 @@
-// BatchNormalization (inference, and the training-mode statistics of opset 14+), Softmax and
-// LogSoftmax (both semantic eras: coerced to 2-D before opset 13, a single axis from 13).
+// BatchNormalization (inference, and the training-mode statistics of opset 14+),
+// LayerNormalization (opset 17), Softmax and LogSoftmax (both semantic eras: coerced to 2-D
+// before opset 13, a single axis from 13).
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -167,6 +169,88 @@ std::unique_ptr<Kernel> build_batch_norm(BuildContext& ctx) {
   });
 }
 
+// ---- LayerNormalization (opset 17) ----------------------------------------------------------
+
+// X is seen as `rows` × n with n = X.shape[axis] · … · X.shape[rank − 1]; each row is normalized
+// on its own:
+//   mean = Σ x / n,   var = Σ (x − mean)² / n,   sd = sqrt(var + epsilon)
+//   y = (x − mean) / sd · scale + bias
+// with the statistics and y evaluated in double and y rounded once to T. (ONNX Runtime sums x
+// and x² in float and takes var = E[x²] − mean²; the results agree within a few float ULP.)
+// Mean and InvStdDev (optional outputs, float32, shape X.shape[:axis] + [1 …]) are mean and 1/sd.
+template <class T>
+class LayerNormKernel final : public Kernel {
+ public:
+  LayerNormKernel(int64_t rows, int64_t n, float epsilon, bool has_bias)
+      : rows_(rows), n_(n), epsilon_(epsilon), has_bias_(has_bias) {}
+  void run(const RunContext& ctx) const override {
+    const T* x = in_ptr<T>(ctx, 0);
+    const T* scale = in_ptr<T>(ctx, 1);
+    const T* bias = has_bias_ ? in_ptr<T>(ctx, 2) : nullptr;
+    T* y = out_ptr<T>(ctx, 0);
+    float* mean_out = ctx.outputs.size() > 1 && ctx.outputs[1] ? out_ptr<float>(ctx, 1) : nullptr;
+    float* inv_out = ctx.outputs.size() > 2 && ctx.outputs[2] ? out_ptr<float>(ctx, 2) : nullptr;
+    const int64_t n = n_;
+    const double eps = epsilon_;
+    ctx.parallel->parallel_for(rows_, std::max<int64_t>(1, 4096 / std::max<int64_t>(n, 1)), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        const T* xr = x + r * n;
+        T* yr = y + r * n;
+        double sum = 0;
+        for (int64_t i = 0; i < n; ++i) sum += xr[i];
+        const double mean = sum / static_cast<double>(n);
+        double sq = 0;
+        for (int64_t i = 0; i < n; ++i) sq += (xr[i] - mean) * (xr[i] - mean);
+        const double sd = std::sqrt(sq / static_cast<double>(n) + eps);
+        for (int64_t i = 0; i < n; ++i) {
+          const double v = (xr[i] - mean) / sd * scale[i];
+          yr[i] = static_cast<T>(bias ? v + bias[i] : v);
+        }
+        if (mean_out) mean_out[r] = static_cast<float>(mean);
+        if (inv_out) inv_out[r] = static_cast<float>(1.0 / sd);
+      }
+    });
+  }
+
+ private:
+  int64_t rows_, n_;
+  float epsilon_;
+  bool has_bias_;
+};
+
+std::unique_ptr<Kernel> build_layer_norm(BuildContext& ctx) {
+  ctx.expect_inputs(2, 3);
+  const ValueInfo& x = ctx.input(0);
+  const int64_t rank = static_cast<int64_t>(x.shape.size());
+  if (rank == 0) fail("X must have rank >= 1, it is a scalar");
+  const int64_t axis = normalize_axis(ctx.attrs().get_int("axis", -1), rank);
+  const int64_t stash = ctx.attrs().get_int("stash_type", 1);
+  if (stash != 1) fail("stash_type ", stash, " is not supported (1, float32, is)");
+  const float epsilon = ctx.attrs().get_float("epsilon", 1e-5f);
+  if (!(epsilon >= 0) || !std::isfinite(epsilon)) fail("epsilon must be finite and >= 0, got ", epsilon);
+  int64_t rows = 1, n = 1;
+  for (int64_t i = 0; i < axis; ++i) rows *= x.shape[i];
+  for (int64_t i = axis; i < rank; ++i) n *= x.shape[i];
+  const bool has_bias = ctx.has_input(2);
+  const char* names[] = {"X", "Scale", "B"};
+  for (size_t i = 1; i < (has_bias ? 3u : 2u); ++i) {
+    const ValueInfo& p = ctx.input(i);
+    if (p.dtype != x.dtype)
+      fail(names[i], " must have X's type ", dtype_name(x.dtype), ", got ", dtype_name(p.dtype));
+    if (shape_numel(p.shape) != n)
+      fail(names[i], " must have one value per element of a normalized row (", n, " = X's dims from axis ", axis,
+           "), has shape ", shape_str(p.shape));
+  }
+  ctx.set_output(0, x.dtype, x.shape);
+  Shape stat_shape = x.shape;
+  for (int64_t i = axis; i < rank; ++i) stat_shape[static_cast<size_t>(i)] = 1;
+  for (size_t i = 1; i < ctx.num_outputs() && i < 3; ++i) ctx.set_output(i, DType::Float32, stat_shape);
+  if (ctx.num_outputs() > 3) fail("LayerNormalization has at most 3 outputs, the node has ", ctx.num_outputs());
+  return visit_real(x.dtype, "X", [&](auto tag) -> std::unique_ptr<Kernel> {
+    return std::make_unique<LayerNormKernel<decltype(tag)>>(rows, n, epsilon, has_bias);
+  });
+}
+
 // ---- Softmax / LogSoftmax -------------------------------------------------------------------
 
 // The input is seen as [outer, n, inner] and each of the outer × inner lanes (n elements apart
@@ -253,6 +337,7 @@ std::unique_ptr<Kernel> build_softmax(BuildContext& ctx) {
 
 void register_normalization(Registry& r) {
   r.add({"ai.onnx", "BatchNormalization", 1, 1000, build_batch_norm});
+  r.add({"ai.onnx", "LayerNormalization", 17, 1000, build_layer_norm});
   r.add({"ai.onnx", "Softmax", 1, 1000, build_softmax<false>});
   r.add({"ai.onnx", "LogSoftmax", 1, 1000, build_softmax<true>});
 }

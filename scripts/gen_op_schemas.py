@@ -18,7 +18,7 @@ import onnx.defs
 AI_ONNX_OPS = """
 Abs Add And AveragePool BatchNormalization Cast CastLike Ceil Clip Concat Constant ConstantOfShape
 Conv ConvInteger DequantizeLinear Div DynamicQuantizeLinear Equal Erf Exp Expand Flatten Floor Gather
-Gemm GlobalAveragePool GlobalMaxPool Greater GreaterOrEqual HardSigmoid HardSwish Identity LeakyRelu Less LessOrEqual Log
+Gemm GlobalAveragePool GlobalMaxPool Greater GreaterOrEqual HardSigmoid HardSwish Identity LayerNormalization LeakyRelu Less LessOrEqual Log
 LogSoftmax MatMul MatMulInteger Max MaxPool Mean Min Mul Neg Not Or Pad Pow QLinearConv
 QLinearMatMul QuantizeLinear Reciprocal ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp ReduceMax ReduceMean ReduceMin
 ReduceProd ReduceSum ReduceSumSquare Relu Reshape Round Shape Sigmoid Size Slice Softmax Split Sqrt

@@ -159,6 +159,93 @@ TEST(BatchNorm, ClearErrors) {
   expect_error(r, "before opset 14");
 }
 
+// ---- LayerNormalization ----------------------------------------------------------------------
+
+// The ONNX formula per row of the dims from `axis` on, in long double with the textbook
+// two-pass variance: y = (x − mean) / sqrt(var + eps) · scale + bias.
+struct LayerNormRef {
+  Tensor y, mean, inv_std;
+};
+LayerNormRef layer_norm_reference(const Tensor& x, const Tensor& scale, const Tensor* bias, int64_t axis, float eps) {
+  const Shape& s = x.shape();
+  int64_t rows = 1, n = 1;
+  for (int64_t i = 0; i < static_cast<int64_t>(s.size()); ++i) (i < axis ? rows : n) *= s[static_cast<size_t>(i)];
+  Shape stat = s;
+  for (size_t i = static_cast<size_t>(axis); i < stat.size(); ++i) stat[i] = 1;
+  LayerNormRef r{Tensor(DType::Float32, s), Tensor(DType::Float32, stat), Tensor(DType::Float32, stat)};
+  for (int64_t row = 0; row < rows; ++row) {
+    const float* xr = x.data<float>() + row * n;
+    long double sum = 0, sq = 0;
+    for (int64_t i = 0; i < n; ++i) sum += xr[i];
+    const long double mean = sum / n;
+    for (int64_t i = 0; i < n; ++i) sq += (xr[i] - mean) * (xr[i] - mean);
+    const long double sd = std::sqrt(sq / n + static_cast<long double>(eps));
+    for (int64_t i = 0; i < n; ++i)
+      r.y.data<float>()[row * n + i] =
+          static_cast<float>((xr[i] - mean) / sd * scale.data<float>()[i] + (bias ? bias->data<float>()[i] : 0.0f));
+    r.mean.data<float>()[row] = static_cast<float>(mean);
+    r.inv_std.data<float>()[row] = static_cast<float>(1 / sd);
+  }
+  return r;
+}
+
+TEST(LayerNormalization, EveryAxisWithAndWithoutBias) {
+  for (int trial = 0; trial < 24; ++trial) {
+    const Shape s = random_shape(1, 4, 9);
+    const int64_t rank = static_cast<int64_t>(s.size());
+    const int64_t axis = static_cast<int64_t>(rng()() % static_cast<uint64_t>(rank));
+    Shape tail(s.begin() + axis, s.end());
+    Tensor x = random_floats(s, -4, 6), scale = random_floats(tail), bias = random_floats(tail);
+    const bool with_bias = trial % 2 == 0;
+    const float eps = trial % 3 == 0 ? 1e-3f : 1e-5f;
+    OpRun op;
+    op.op_type = "LayerNormalization";
+    op.opset = 17;
+    if (trial % 4 != 3) op.attrs.set("axis", trial % 2 ? axis - rank : axis);  // else the default, -1
+    const int64_t a = trial % 4 != 3 ? axis : rank - 1;
+    if (a != axis) {
+      tail.assign(s.begin() + a, s.end());
+      scale = random_floats(tail);
+      bias = random_floats(tail);
+    }
+    if (eps != 1e-5f) op.attrs.set("epsilon", eps);
+    op.inputs = {dyn(x), cst(scale)};
+    if (with_bias) op.inputs.push_back(cst(bias));
+    op.num_outputs = 3;
+    const auto out = run_op(op);
+    const LayerNormRef want = layer_norm_reference(x, scale, with_bias ? &bias : nullptr, a, eps);
+    EXPECT_TRUE(tensors_close(out[0], want.y, 1e-5, 1e-6)) << shape_str(s) << " axis " << a;
+    EXPECT_TRUE(tensors_close(out[1], want.mean, 1e-6, 1e-7)) << shape_str(s) << " axis " << a;
+    EXPECT_TRUE(tensors_close(out[2], want.inv_std, 1e-6, 0)) << shape_str(s) << " axis " << a;
+  }
+}
+
+TEST(LayerNormalization, ConstantRowsAndErrors) {
+  // A constant row: variance 0, y = bias, InvStdDev = 1/sqrt(eps).
+  OpRun op;
+  op.op_type = "LayerNormalization";
+  op.opset = 17;
+  op.inputs = {dyn(Tensor::from_vector<float>({2, 3}, {5, 5, 5, 1, 2, 3})), cst(Tensor::from_vector<float>({3}, {1, 2, 3})),
+               cst(Tensor::from_vector<float>({3}, {0.5f, -1, 0}))};
+  op.num_outputs = 3;
+  auto out = run_op(op);
+  EXPECT_TRUE(tensors_equal(Tensor::from_vector<float>({3}, {out[0].data<float>()[0], out[0].data<float>()[1], out[0].data<float>()[2]}),
+                            Tensor::from_vector<float>({3}, {0.5f, -1, 0})));
+  EXPECT_NEAR(out[2].data<float>()[0], 1 / std::sqrt(1e-5), 1e-2);
+  EXPECT_EQ(out[1].data<float>()[1], 2.0f);
+  op.num_outputs = 1;
+  op.inputs[1] = cst(Tensor::from_vector<float>({2}, {1, 2}));
+  expect_error(op, "one value per element");
+  op.inputs[1] = cst(Tensor::from_vector<double>({3}, {1, 2, 3}));
+  expect_error(op, "X's type");
+  op.inputs[1] = cst(Tensor::from_vector<float>({3}, {1, 2, 3}));
+  op.attrs.set("stash_type", int64_t{0});
+  expect_error(op, "stash_type");
+  op.attrs = {};
+  op.attrs.set("axis", int64_t{2});
+  expect_error(op, "out of range");
+}
+
 // ---- Softmax / LogSoftmax --------------------------------------------------------------------
 
 // Softmax along the given axes set: `group(i)` names the lane of element i; within a lane the
