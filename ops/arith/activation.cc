@@ -148,7 +148,8 @@ float quiet(float x) { return std::bit_cast<float>(std::bit_cast<uint32_t>(x) | 
 // VSCALEFPS(a, b) = a · 2^floor(b) rounded once, with the instruction's special cases (Intel
 // SDM's table, checked on this CPU): NaN a gives the quieted a, except a quiet NaN with b = +inf
 // gives +inf and with b = −inf +0; NaN b gives the quieted b; inf·2^−inf and 0·2^+inf are the
-// default NaN. Only reached without AVX-512; in double, a · 2^n is exact and rounds once to float.
+// default NaN. For the scalar path (CPUs without AVX-512F, single values): in double, a · 2^n is
+// exact and rounds once to float.
 float scalef(float a, float b) {
   if (std::isnan(a)) {
     const bool signaling = !(std::bit_cast<uint32_t>(a) & 0x00400000u);
