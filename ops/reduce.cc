@@ -36,7 +36,6 @@ bool is_nan(T v) {
 // Each policy computes one output element from `each`, which calls its argument with every
 // element of the reduced set in input order (twice if asked twice), and `count`, the set's size.
 struct SumPolicy {
-  static constexpr const char* types = "numeric";
   template <class T, class Each>
   static T compute(const Each& each, int64_t) {
     if constexpr (is_real<T>) {
@@ -52,7 +51,6 @@ struct SumPolicy {
 };
 
 struct MeanPolicy {
-  static constexpr const char* types = "numeric";
   template <class T, class Each>
   static T compute(const Each& each, int64_t count) {
     if constexpr (is_real<T>) {
@@ -68,7 +66,6 @@ struct MeanPolicy {
 };
 
 struct ProdPolicy {
-  static constexpr const char* types = "numeric";
   template <class T, class Each>
   static T compute(const Each& each, int64_t) {
     if constexpr (is_real<T>) {

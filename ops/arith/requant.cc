@@ -264,7 +264,7 @@ std::vector<Step> InputQuantizer::explain(float x) const {
 
 AddRequantizer::AddRequantizer(Arith scheme, float a_s, int32_t a_zp, float b_s, int32_t b_zp, float c_s,
                                int32_t c_zp, DType t, bool same_shape, bool a_is_span_scalar)
-    : scheme_(scheme), onnx_(a_s, a_zp, b_s, b_zp, c_s, c_zp, t), a_s_(a_s), b_s_(b_s), c_s_(c_s), a_zp_(a_zp),
+    : scheme_(scheme), onnx_(a_s, a_zp, b_s, b_zp, c_s, c_zp, t), a_s_(a_s), b_s_(b_s), a_zp_(a_zp),
       b_zp_(b_zp), c_zp_(c_zp), qmin_(type_min(t)), qmax_(type_max(t)) {
   if (scheme == Arith::Onnx) {
     kernel_ = Kernel::OnnxFma;
@@ -355,7 +355,7 @@ std::vector<Step> AddRequantizer::explain(int32_t a, int32_t b) const {
 
 AvgPoolRequantizer::AvgPoolRequantizer(Arith scheme, float x_s, int32_t x_zp, float y_s, int32_t y_zp,
                                        const std::vector<int64_t>& window, DType t, TorchLayout layout)
-    : scheme_(scheme), x_s_(x_s), y_s_(y_s), x_zp_(x_zp), y_zp_(y_zp), qmin_(type_min(t)), qmax_(type_max(t)) {
+    : scheme_(scheme), x_zp_(x_zp), y_zp_(y_zp), qmin_(type_min(t)), qmax_(type_max(t)) {
   n_ = 1;
   for (int64_t d : window) n_ *= d;  // 0 for an empty window: the onnx formula then divides by 0 as ORT does
   const bool qnnpack_kernel = scheme == Arith::Qnnpack && t == DType::UInt8 && n_ > 1;

@@ -261,7 +261,7 @@ class AddRequantizer {
   Kernel kernel_ = Kernel::OnnxFma;
   AddRequant onnx_;  // takes (B, A) when swap_
   bool swap_ = false;
-  float a_s_ = 1, b_s_ = 1, c_s_ = 1;
+  float a_s_ = 1, b_s_ = 1;
   int32_t a_zp_ = 0, b_zp_ = 0, c_zp_ = 0, qmin_ = 0, qmax_ = 255;
   float ra_ = 1, rb_ = 1;                  // QnnpackFixed: A_s/C_s, B_s/C_s
   int32_t ma_ = 0, mb_ = 0, zpp_ = 0, shift_ = 0, mask_ = 0;
@@ -337,7 +337,7 @@ class AvgPoolRequantizer {
   enum class Kind { ScaleAcc, AtenChannelsLast, AtenContiguous };
   Arith scheme_ = Arith::Onnx;
   Kind kind_ = Kind::ScaleAcc;
-  float x_s_ = 1, y_s_ = 1, mult_ = 1, m_ = 1;
+  float mult_ = 1, m_ = 1;
   int32_t x_zp_ = 0, y_zp_ = 0, qmin_ = 0, qmax_ = 255;
   int64_t n_ = 1;
 };
