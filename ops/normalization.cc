@@ -225,7 +225,7 @@ std::unique_ptr<Kernel> build_layer_norm(BuildContext& ctx) {
   if (rank == 0) fail("X must have rank >= 1, it is a scalar");
   const int64_t axis = normalize_axis(ctx.attrs().get_int("axis", -1), rank);
   const int64_t stash = ctx.attrs().get_int("stash_type", 1);
-  if (stash != 1) fail("stash_type ", stash, " is not supported (1, float32, is)");
+  if (stash != 1) fail("stash_type ", stash, " is not supported (only 1: statistics in float32 or wider)");
   const float epsilon = ctx.attrs().get_float("epsilon", 1e-5f);
   if (!(epsilon >= 0) || !std::isfinite(epsilon)) fail("epsilon must be finite and >= 0, got ", epsilon);
   int64_t rows = 1, n = 1;
@@ -260,7 +260,7 @@ std::unique_ptr<Kernel> build_layer_norm(BuildContext& ctx) {
 // with m = max_k x_k, which leaves the result unchanged and keeps e^(…) ≤ 1 (no overflow).
 // Float softmax is ONNX Runtime's, bit for bit (arith::ort_softmax: its exp, its order of
 // summation, a reciprocal times each term); strided lanes go through a contiguous copy, as
-// ONNX Runtime transposes them. Log-softmax and double sum in double.
+// ONNX Runtime transposes them. Log-softmax, and softmax of doubles, sum in double.
 template <class T, bool Log>
 class SoftmaxKernel final : public Kernel {
  public:
