@@ -1,11 +1,15 @@
 // com.microsoft quantized element-wise and pooling operators (ONNX Runtime contrib ops):
-// QLinearAdd, QLinearMul, QLinearGlobalAveragePool, QLinearConcat. Formulas are ONNX Runtime's
+// QLinearAdd, QLinearMul, QLinearGlobalAveragePool, QLinearConcat, QLinearSoftmax. Formulas are ONNX Runtime's
 // x86 ones, measured bit for bit (shared/ARITHMETIC.md, docs/onnxruntime-semantics.md). Under a
 // PyTorch arithmetic (SessionOptions::arith), QLinearAdd and QLinearGlobalAveragePool follow
 // that engine's kernels instead (arith::AddRequantizer, arith::AvgPoolRequantizer);
 // QLinearMul and QLinearConcat keep ONNX Runtime's formulas.
 #include <algorithm>
+#include <array>
+#include <climits>
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -320,6 +324,102 @@ std::unique_ptr<Kernel> build_qlinear_concat(BuildContext& ctx) {
   return std::make_unique<QLinearConcatKernel>(sizes, outer, std::move(tables));
 }
 
+// QLinearSoftmax as ONNX Runtime 1.30 computes it (measured bit for bit; its published source
+// reads the same, with int8 saturation as fixed in onnxruntime#29727). It never looks at
+// x_zero_point (softmax ignores shifts) and does not dequantize: with s = x_scale and n the row
+// length,
+//   shift = max(0, ln(FLT_MAX / n) − 5) / s      (the ratio and ln in float, the rest double)
+//   E[v]  = fl32(exp((v − 255 + shift) · s))                   (double exp, v = 0 … 255)
+// For a uint8 row with maximum m, element x reads E[255 − m + x]; for int8, E[255 − m + x] as
+// well (ONNX Runtime indexes its table by uint8(127 − m + x) with the entries stored at
+// uint8(v − 128): the same entry). Then, all in float32,
+//   S = Σ E (in order),  Y = floor(1 / y_scale),  r = nearbyint(E·Y / S) + y_zp
+// and the output is r saturated to the type. E·Y overflows to inf in rows of one element (and
+// for Y far above 256 in short rows); the conversions then follow x86: float → int32 gives
+// INT32_MIN out of range (int8: INT32_MIN + y_zp, which wraps to a large positive value, so 127,
+// for a negative y_zp, and saturates to −128 otherwise), and float → uint32 goes through int64,
+// whose out-of-range value has zero low bits (uint8: 0 + y_zp).
+// Opset < 13: rows are the dims from `axis` on (coerced 2-D); from 13 one axis, other dims apart.
+class QLinearSoftmaxKernel final : public Kernel {
+  // nearbyint(E·Y/S) + y_zp saturated, with the conversions described above (no undefined casts).
+  uint8_t int8_level(float v) const {
+    const int32_t c = v >= -2147483648.0f && v < 2147483648.0f ? static_cast<int32_t>(v) : INT32_MIN;
+    const int32_t r = static_cast<int32_t>(static_cast<uint32_t>(c) + static_cast<uint32_t>(y_zp_));
+    return static_cast<uint8_t>(static_cast<int8_t>(std::clamp(r, -128, 127)));
+  }
+  uint8_t uint8_level(float v) const {
+    const uint32_t c = v >= -9.223372e18f && v < 9.223372e18f ? static_cast<uint32_t>(static_cast<int64_t>(v)) : 0u;
+    const uint32_t r = c + static_cast<uint32_t>(y_zp_);
+    return static_cast<uint8_t>(std::min(r, 255u));
+  }
+
+ public:
+  QLinearSoftmaxKernel(bool s8, int64_t outer, int64_t n, int64_t inner, float x_scale, float y_scale, int32_t y_zp)
+      : s8_(s8), outer_(outer), n_(n), inner_(inner), y_zp_(y_zp) {
+    // ln in float precision, of a float ratio (ONNX Runtime calls log on a float expression).
+    const float ln_ratio = std::log(std::numeric_limits<float>::max() / static_cast<float>(n));
+    const double shift = std::max(0.0, static_cast<double>(ln_ratio) - 5.0) / x_scale;
+    for (int v = 0; v < 256; ++v)
+      table_[static_cast<size_t>(v)] =
+          static_cast<float>(std::exp((static_cast<double>(v) - 255 + shift) * static_cast<double>(x_scale)));
+    y_scale_ = std::floor(1.0f / y_scale);
+  }
+  void run(const RunContext& ctx) const override {
+    const auto* x = static_cast<const uint8_t*>(ctx.in(0).raw());
+    auto* y = static_cast<uint8_t*>(ctx.out(0).raw());
+    const int64_t n = n_, inner = inner_;
+    if (n == 0) return;
+    ctx.parallel->parallel_for(outer_ * inner, std::max<int64_t>(1, 4096 / n), [&](int64_t b, int64_t e) {
+      for (int64_t lane = b; lane < e; ++lane) {
+        const int64_t base = (lane / inner) * n * inner + lane % inner;
+        // Table positions: 255 − max + x, in the order-preserving unsigned view of the bytes.
+        auto level = [&](int64_t j) { return static_cast<int>(x[base + j * inner] ^ (s8_ ? 0x80 : 0)); };
+        int top = 0;
+        for (int64_t j = 0; j < n; ++j) top = std::max(top, level(j));
+        const float* t = table_.data() + (255 - top);
+        float sum = 0;
+        for (int64_t j = 0; j < n; ++j) sum += t[level(j)];
+        for (int64_t j = 0; j < n; ++j) {
+          const float v = std::nearbyint(t[level(j)] * y_scale_ / sum);
+          y[base + j * inner] = s8_ ? int8_level(v) : uint8_level(v);
+        }
+      }
+    });
+  }
+
+ private:
+  bool s8_;
+  int64_t outer_, n_, inner_;
+  int32_t y_zp_;
+  float y_scale_ = 1;
+  std::array<float, 256> table_{};
+};
+
+std::unique_ptr<Kernel> build_qlinear_softmax(BuildContext& ctx) {
+  ctx.expect_inputs(4, 5);
+  ctx.expect_dtype(0, {DType::UInt8, DType::Int8}, "X");
+  const ValueInfo& x = ctx.input(0);
+  const DType t = x.dtype;
+  const QuantInput xq = scalar_quant(ctx, 1, 2, t, "X");
+  const QuantInput yq = scalar_quant(ctx, 3, 4, t, "Y");
+  if (!ctx.attrs().has("opset")) fail("the attribute 'opset' (the Softmax's opset) is required");
+  const int64_t opset = ctx.attrs().get_int("opset", 13);
+  const int64_t rank = static_cast<int64_t>(x.shape.size());
+  if (rank == 0) fail("the input must have rank >= 1, it is a scalar");
+  const int64_t axis = normalize_axis(ctx.attrs().get_int("axis", opset < 13 ? 1 : -1), rank);
+  int64_t outer = 1, n = 1, inner = 1;
+  for (int64_t i = 0; i < axis; ++i) outer *= x.shape[static_cast<size_t>(i)];
+  if (opset < 13) {
+    for (int64_t i = axis; i < rank; ++i) n *= x.shape[static_cast<size_t>(i)];
+  } else {
+    n = x.shape[static_cast<size_t>(axis)];
+    for (int64_t i = axis + 1; i < rank; ++i) inner *= x.shape[static_cast<size_t>(i)];
+  }
+  ctx.set_output(0, t, x.shape, params_of(yq));
+  return std::make_unique<QLinearSoftmaxKernel>(t == DType::Int8, outer, n, inner, xq.scale[0], yq.scale[0],
+                                                yq.zero_point[0]);
+}
+
 }  // namespace
 
 void register_qlinear_elementwise(Registry& r) {
@@ -337,6 +437,7 @@ void register_qlinear_elementwise(Registry& r) {
     r.add(gap);
   }
   r.add({"com.microsoft", "QLinearConcat", 1, 1000, build_qlinear_concat});
+  r.add({"com.microsoft", "QLinearSoftmax", 1, 1000, build_qlinear_softmax});
 }
 
 }  // namespace quint::ops

@@ -279,23 +279,6 @@ Tensor hard_inputs(int64_t n) {
   return x;
 }
 
-// Runs the model in ONNX Runtime and in quint on the same inputs; the named outputs must be
-// identical, bit for bit.
-void expect_matches_ort(const std::string& path, const std::map<std::string, Tensor>& inputs,
-                        const std::vector<std::string>& outs) {
-  std::map<std::string, std::string> files;
-  const std::string stem = path.substr(path.find_last_of('/') + 1);
-  for (const auto& [name, t] : inputs) files[name] = save_npy_temp(stem + "_" + name, t);
-  const auto ort = run_ort(path, files, "");
-  Session s(path);
-  const auto mine = quint_tensors(s, inputs);
-  for (const std::string& out : outs) {
-    SCOPED_TRACE(out);
-    ASSERT_TRUE(ort.count(out) && mine.count(out));
-    EXPECT_TRUE(tensors_equal(mine.at(out), ort.at(out)));
-  }
-}
-
 TEST(Elementwise, SigmoidExtremesDoNotOverflow) {
   OpRun r;
   r.op_type = "Sigmoid";

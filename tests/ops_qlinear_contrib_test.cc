@@ -34,6 +34,7 @@
 
 #include "model_builder.h"
 #include "op_harness.h"
+#include "quint/session.h"
 #include "reference_runs.h"
 #include "test_paths.h"
 #include "x86/cpu.h"
@@ -839,6 +840,82 @@ TEST(QLinearContribOrt, ReferencesMatchOnnxRuntime) {
         m.node("QLinearConcat", names, attrs, t, want);
       }
     m.check("contrib_QLinearConcat.onnx");
+  }
+}
+
+// ---- QLinearSoftmax ------------------------------------------------------------------------------
+
+// com.microsoft QLinearSoftmax nodes, and the DequantizeLinear → Softmax → QuantizeLinear units
+// ONNX Runtime fuses into it, against ONNX Runtime: uint8 and int8, contiguous and strided axes,
+// opsets 11 (coerced 2-D) and 13, rows of 1 to 1000, output scales whose reciprocal is not an
+// integer (ONNX Runtime floors it), and rows of one element, where int8 outputs wrap to −128.
+TEST(QLinearSoftmaxContrib, DirectAndFusedMatchOnnxRuntime) {
+  if (ort_harness_dir().empty()) GTEST_SKIP() << "ONNX Runtime harness not installed (scripts/setup.sh)";
+  // Sets k = 2, 5, 8, 11 are int8; k = 5 and 11 have rows of one element and y_scale 1/256.
+  const Shape shapes[] = {{4, 1000}, {3, 37}, {2, 5, 7}, {5, 10}, {2, 3, 4, 5}, {6, 1}};
+  const float y_scales[] = {1.0f / 128, 1.0f / 255, 0.0039f, 0.004f, 0.0031f, 1.0f / 256};
+  for (const bool qdq : {false, true}) {
+    for (const int opset : {11, 13}) {
+      SCOPED_TRACE(std::string(qdq ? "DQ-Softmax-Q" : "QLinearSoftmax") + " opset " + std::to_string(opset));
+      ModelBuilder b;
+      b.opset("", opset).opset("com.microsoft", 1);
+      std::map<std::string, Tensor> inputs;
+      std::vector<std::string> outs;
+      // One parameter set: input x<k>, output y<k>, through a QLinearSoftmax node or a DQ-Softmax-Q unit.
+      auto add_set = [&](int k, DType t, const Shape& shape, float x_s, int32_t x_zp, float y_s, int32_t y_zp,
+                         Attributes attrs) {
+        const std::string id = std::to_string(k);
+        inputs["x" + id] = q8_tensor(t, shape, Fill::Random);
+        b.input("x" + id, t, shape);
+        b.initializer("xs" + id, Tensor::scalar<float>(x_s)).initializer("xz" + id, q8_scalar(t, x_zp));
+        b.initializer("ys" + id, Tensor::scalar<float>(y_s)).initializer("yz" + id, q8_scalar(t, y_zp));
+        if (qdq) {
+          b.node("DequantizeLinear", {"x" + id, "xs" + id, "xz" + id}, {"d" + id});
+          b.node("Softmax", {"d" + id}, {"s" + id}, attrs);
+          b.node("QuantizeLinear", {"s" + id, "ys" + id, "yz" + id}, {"y" + id});
+        } else {
+          attrs.set("opset", int64_t{opset});
+          b.node("QLinearSoftmax", {"x" + id, "xs" + id, "xz" + id, "ys" + id, "yz" + id}, {"y" + id}, attrs,
+                 "com.microsoft");
+        }
+        b.output("y" + id, t);
+        outs.push_back("y" + id);
+      };
+      for (int k = 0; k < 12; ++k) {
+        const DType t = k % 3 == 2 ? DType::Int8 : DType::UInt8;
+        const Shape& shape = shapes[k % 6];
+        const int64_t rank = static_cast<int64_t>(shape.size());
+        Attributes attrs;
+        if (k % 4 != 3) attrs.set("axis", k < 6 ? rank - 1 : rand_int(0, rank - 1));
+        add_set(k, t, shape, rand_log_uniform(0.01f, 0.5f), static_cast<int32_t>(rand_int(qmin_of(t), qmin_of(t) + 255)),
+                y_scales[k % 6], t == DType::Int8 ? -128 : 0, attrs);
+      }
+      // Two more sets where E·Y overflows: uint8 rows of 2 with y_scale 1/3000 (ONNX Runtime gives
+      // y_zp), int8 rows of one with y_zp 0 (−128).
+      add_set(12, DType::UInt8, {3, 2}, 0.02f, 0, 1.0f / 3000, 0, {});
+      add_set(13, DType::Int8, {4, 1}, 0.1f, 0, 1.0f / 256, 0, {});
+      const std::string path = b.save(std::string("qlinear_softmax_") + (qdq ? "qdq" : "op") + std::to_string(opset) + ".onnx");
+      const auto mine = expect_matches_ort(path, inputs, outs);
+      ASSERT_TRUE(mine.count("y11"));
+      // Set 11: a one-element row has probability 1, 256 levels above the int8 zero point −128;
+      // E·Y overflows to inf there and the result still saturates at 127 (ONNX Runtime 1.30; its
+      // int8 kernel wrapped to −128 before the fix of onnxruntime#29727).
+      const Tensor& one = mine.at("y11");
+      for (int64_t i = 0; i < one.numel(); ++i) EXPECT_EQ(one.data<int8_t>()[i], 127) << "y11[" << i << "]";
+      if (qdq) {
+        // The fused unit is not the float one: some outputs differ (so the comparison above
+        // tells the two apart).
+        SessionOptions float_opts;
+        float_opts.qdq = QdqMode::Float;
+        Session sf(path, float_opts);
+        const auto in_float = quint_tensors(sf, inputs);
+        int64_t differ = 0;
+        for (const std::string& out : outs)
+          for (int64_t i = 0; i < mine.at(out).numel(); ++i)
+            differ += static_cast<const uint8_t*>(mine.at(out).raw())[i] != static_cast<const uint8_t*>(in_float.at(out).raw())[i];
+        EXPECT_GT(differ, 0);
+      }
+    }
   }
 }
 

@@ -8,9 +8,12 @@
 #include <fstream>
 #include <sstream>
 
+#include <gtest/gtest.h>
+
 #include "dump.h"
 #include "model_builder.h"
 #include "npy.h"
+#include "op_harness.h"
 #include "test_paths.h"
 
 namespace quint::test {
@@ -84,6 +87,25 @@ std::string save_npy_temp(const std::string& name, const Tensor& t) {
   const std::string path = temp_dir() + "/" + name + ".npy";
   tools::write_npy(t, path);
   return path;
+}
+
+std::map<std::string, Tensor> expect_matches_ort(const std::string& path, const std::map<std::string, Tensor>& inputs,
+                                                 const std::vector<std::string>& outs) {
+  std::map<std::string, std::string> files;
+  const std::string stem = std::filesystem::path(path).stem().string();
+  for (const auto& [name, t] : inputs) files[name] = save_npy_temp(stem + "-" + name, t);
+  const auto ort = run_ort(path, files, "");
+  Session s(path);
+  auto mine = quint_tensors(s, inputs);
+  for (const std::string& out : outs) {
+    SCOPED_TRACE(out);
+    if (!ort.count(out) || !mine.count(out)) {
+      ADD_FAILURE() << "output missing (ONNX Runtime " << ort.count(out) << ", quint " << mine.count(out) << ")";
+      continue;
+    }
+    EXPECT_TRUE(tensors_equal(mine.at(out), ort.at(out)));
+  }
+  return mine;
 }
 
 }  // namespace quint::test

@@ -26,4 +26,9 @@ std::string resnet50_dir();
 // Writes t as a .npy in temp_dir() and returns the path.
 std::string save_npy_temp(const std::string& name, const Tensor& t);
 
+// Runs the model in ONNX Runtime (level "all") and in quint on the same inputs and expects the
+// named outputs to be identical, bit for bit (gtest failures otherwise). Returns quint's outputs.
+std::map<std::string, Tensor> expect_matches_ort(const std::string& path, const std::map<std::string, Tensor>& inputs,
+                                                 const std::vector<std::string>& outs);
+
 }  // namespace quint::test

@@ -330,7 +330,8 @@ class QdqFuser {
     if (op == "MaxPool" || op == "Reshape" || op == "Flatten" || op == "Transpose" || op == "Squeeze" ||
         op == "Unsqueeze" || op == "Expand" || op == "Gather" || op == "Slice" || op == "Tile")
       return fuse_drop_qdq(ni);
-    if (op == "Sigmoid" || op == "LeakyRelu" || op == "Softmax") return unsupported_unary(ni);
+    if (op == "Softmax") return fuse_softmax(ni);
+    if (op == "Sigmoid" || op == "LeakyRelu") return unsupported_unary(ni);
     return {};
   }
 
@@ -667,11 +668,18 @@ class QdqFuser {
     return {true, ""};
   }
 
-  Match fuse_avg_pool(int ni) {
-    Node& pn = node(ni);
-    std::vector<Node*> dq = dq_inputs(pn);
+  // A DQ → op → Q unit of one 8-bit activation input whose output type is its input's (the
+  // pooling units and Softmax): the DQ, the Q and the integer type, or why the unit does not fuse
+  // (Match{} when the node is not in such a unit at all).
+  struct UnaryUnit {
+    Node* dq = nullptr;
+    Node* q = nullptr;
+    DType type = DType::Undefined;
+  };
+  Match unary_unit(Node& n, UnaryUnit& u) {
+    std::vector<Node*> dq = dq_inputs(n);
     std::string reason;
-    Node* q = single_q_output(pn, &reason);
+    Node* q = single_q_output(n, &reason);
     if ((dq.empty() || !dq[0]) && !q && reason.empty()) return {};
     if (!reason.empty()) return {true, reason};
     if (!q) return {true, "its output is not quantized by a QuantizeLinear"};
@@ -683,6 +691,17 @@ class QdqFuser {
     const DType actual = dq_input_type(fg_, *dq[0]);
     if (q_output_type(fg_, *q) != actual) return {true, "mixed int8/uint8 tensors"};
     if (!is_quant8(actual)) return {true, "the input is not 8-bit"};
+    u = {dq[0], q, actual};
+    return {true, ""};
+  }
+
+  Match fuse_avg_pool(int ni) {
+    Node& pn = node(ni);
+    UnaryUnit u;
+    if (Match m = unary_unit(pn, u); !m.unit || !m.reason.empty()) return m;
+    Node* q = u.q;
+    const DType actual = u.type;
+    std::vector<Node*> dq = {u.dq};
     const bool global = pn.op_type == "GlobalAveragePool";
     const std::string op = global ? "QLinearGlobalAveragePool" : "QLinearAveragePool";
     Node f;
@@ -695,6 +714,30 @@ class QdqFuser {
     f.inputs = {dq[0]->inputs[0], dq[0]->inputs[1], zp_or_zero(*dq[0], actual, pn.name + ".x"), q->inputs[1],
                 zp_or_zero(*q, actual, pn.name + ".y")};
     record(op, ni, {dq[0], &pn, q}, q);
+    replace(ni, std::move(f), q);
+    return {true, ""};
+  }
+
+  // DQ → Softmax → Q: ONNX Runtime's QLinearSoftmax (a table of exponentials in the input's
+  // levels; not the float unit's arithmetic, see ops/qlinear_elementwise.cc), under the same
+  // conditions as the pooling units.
+  Match fuse_softmax(int ni) {
+    Node& sn = node(ni);
+    UnaryUnit u;
+    if (Match m = unary_unit(sn, u); !m.unit || !m.reason.empty()) return m;
+    Node* q = u.q;
+    const DType actual = u.type;
+    std::vector<Node*> dq = {u.dq};
+    Node f;
+    f.name = sn.name;
+    f.op_type = "QLinearSoftmax";
+    f.domain = "com.microsoft";
+    f.opset = 1;
+    if (sn.attrs.has("axis")) f.attrs.set("axis", sn.attrs.get_int("axis", -1));
+    f.attrs.set("opset", int64_t{sn.opset});
+    f.inputs = {dq[0]->inputs[0], dq[0]->inputs[1], zp_or_zero(*dq[0], actual, sn.name + ".x"), q->inputs[1],
+                zp_or_zero(*q, actual, sn.name + ".y")};
+    record("QLinearSoftmax", ni, {dq[0], &sn, q}, q);
     replace(ni, std::move(f), q);
     return {true, ""};
   }
