@@ -356,13 +356,14 @@ class QLinearSoftmaxKernel final : public Kernel {
  public:
   QLinearSoftmaxKernel(bool s8, int64_t outer, int64_t n, int64_t inner, float x_scale, float y_scale, int32_t y_zp)
       : s8_(s8), outer_(outer), n_(n), inner_(inner), y_zp_(y_zp) {
+    y_scale_ = std::floor(1.0f / y_scale);
+    if (n <= 0) return;  // empty rows: nothing to compute
     // ln in float precision, of a float ratio (ONNX Runtime calls log on a float expression).
     const float ln_ratio = std::log(std::numeric_limits<float>::max() / static_cast<float>(n));
     const double shift = std::max(0.0, static_cast<double>(ln_ratio) - 5.0) / x_scale;
     for (int v = 0; v < 256; ++v)
       table_[static_cast<size_t>(v)] =
           static_cast<float>(std::exp((static_cast<double>(v) - 255 + shift) * static_cast<double>(x_scale)));
-    y_scale_ = std::floor(1.0f / y_scale);
   }
   void run(const RunContext& ctx) const override {
     const auto* x = static_cast<const uint8_t*>(ctx.in(0).raw());
