@@ -695,27 +695,31 @@ class QdqFuser {
     return {true, ""};
   }
 
+  // Replaces the unit by the com.microsoft operator `op` (X, x_scale, x_zero_point, y_scale,
+  // y_zero_point) with the given attributes.
+  Match fuse_unary_unit(int ni, const UnaryUnit& u, const std::string& op, Attributes attrs) {
+    Node& n = node(ni);
+    Node f;
+    f.name = n.name;
+    f.op_type = op;
+    f.domain = "com.microsoft";
+    f.opset = 1;
+    f.attrs = std::move(attrs);
+    f.inputs = {u.dq->inputs[0], u.dq->inputs[1], zp_or_zero(*u.dq, u.type, n.name + ".x"), u.q->inputs[1],
+                zp_or_zero(*u.q, u.type, n.name + ".y")};
+    record(op, ni, {u.dq, &n, u.q}, u.q);
+    replace(ni, std::move(f), u.q);
+    return {true, ""};
+  }
+
   Match fuse_avg_pool(int ni) {
     Node& pn = node(ni);
     UnaryUnit u;
     if (Match m = unary_unit(pn, u); !m.unit || !m.reason.empty()) return m;
-    Node* q = u.q;
-    const DType actual = u.type;
-    std::vector<Node*> dq = {u.dq};
-    const bool global = pn.op_type == "GlobalAveragePool";
-    const std::string op = global ? "QLinearGlobalAveragePool" : "QLinearAveragePool";
-    Node f;
-    f.name = pn.name;
-    f.op_type = op;
-    f.domain = "com.microsoft";
-    f.opset = 1;
-    f.attrs = pn.attrs;
-    f.attrs.set("channels_last", int64_t{0});
-    f.inputs = {dq[0]->inputs[0], dq[0]->inputs[1], zp_or_zero(*dq[0], actual, pn.name + ".x"), q->inputs[1],
-                zp_or_zero(*q, actual, pn.name + ".y")};
-    record(op, ni, {dq[0], &pn, q}, q);
-    replace(ni, std::move(f), q);
-    return {true, ""};
+    Attributes attrs = pn.attrs;
+    attrs.set("channels_last", int64_t{0});
+    return fuse_unary_unit(ni, u, pn.op_type == "GlobalAveragePool" ? "QLinearGlobalAveragePool" : "QLinearAveragePool",
+                           std::move(attrs));
   }
 
   // DQ → Softmax → Q: ONNX Runtime's QLinearSoftmax (a table of exponentials in the input's
@@ -725,21 +729,10 @@ class QdqFuser {
     Node& sn = node(ni);
     UnaryUnit u;
     if (Match m = unary_unit(sn, u); !m.unit || !m.reason.empty()) return m;
-    Node* q = u.q;
-    const DType actual = u.type;
-    std::vector<Node*> dq = {u.dq};
-    Node f;
-    f.name = sn.name;
-    f.op_type = "QLinearSoftmax";
-    f.domain = "com.microsoft";
-    f.opset = 1;
-    if (sn.attrs.has("axis")) f.attrs.set("axis", sn.attrs.get_int("axis", -1));
-    f.attrs.set("opset", int64_t{sn.opset});
-    f.inputs = {dq[0]->inputs[0], dq[0]->inputs[1], zp_or_zero(*dq[0], actual, sn.name + ".x"), q->inputs[1],
-                zp_or_zero(*q, actual, sn.name + ".y")};
-    record("QLinearSoftmax", ni, {dq[0], &sn, q}, q);
-    replace(ni, std::move(f), q);
-    return {true, ""};
+    Attributes attrs;
+    if (sn.attrs.has("axis")) attrs.set("axis", sn.attrs.get_int("axis", -1));
+    attrs.set("opset", int64_t{sn.opset});
+    return fuse_unary_unit(ni, u, "QLinearSoftmax", std::move(attrs));
   }
 
   // MaxPool and data movement between a DQ and a Q with the same parameters run on the integers.
