@@ -411,9 +411,9 @@ struct AbsOp {
     else return x;
   }
 };
-// float: ONNX Runtime's rational approximations, bit for bit (arith/activation.h). double:
+// float: ONNX Runtime's rational approximation, bit for bit (arith/activation.h). double:
 // sigmoid(x) = 1 / (1 + e^-x), evaluated as e^x / (1 + e^x) for x < 0 so that e^-x cannot
-// overflow to inf for very negative x; tanh from libm.
+// overflow to inf for very negative x.
 struct SigmoidOp {
   template <class T> T operator()(T x) const {
     if constexpr (std::is_same_v<T, float>) {
@@ -426,29 +426,19 @@ struct SigmoidOp {
   }
   void bulk(const float* x, float* y, int64_t n) const { arith::ort_sigmoid(x, y, n); }
 };
-struct TanhOp {
+// float: ONNX Runtime's own function, bit for bit (arith/activation.h: its rational tanh, its
+// erf, its AVX-512F exp), one value or a whole array at a time; double: libm's.
+template <float (*Ort)(float), void (*OrtArray)(const float*, float*, int64_t), double (*Libm)(double)>
+struct OrtFloatOp {
   template <class T> T operator()(T x) const {
-    if constexpr (std::is_same_v<T, float>) return arith::ort_tanh(x);
-    else return std::tanh(x);
+    if constexpr (std::is_same_v<T, float>) return Ort(x);
+    else return Libm(x);
   }
-  void bulk(const float* x, float* y, int64_t n) const { arith::ort_tanh(x, y, n); }
+  void bulk(const float* x, float* y, int64_t n) const { OrtArray(x, y, n); }
 };
-// float: ONNX Runtime's erf, bit for bit (arith/activation.h); double: libm.
-struct ErfOp {
-  template <class T> T operator()(T x) const {
-    if constexpr (std::is_same_v<T, float>) return arith::ort_erf(x);
-    else return std::erf(x);
-  }
-  void bulk(const float* x, float* y, int64_t n) const { arith::ort_erf(x, y, n); }
-};
-// float: ONNX Runtime's AVX-512F exp, bit for bit (arith/activation.h); double: libm.
-struct ExpOp {
-  template <class T> T operator()(T x) const {
-    if constexpr (std::is_same_v<T, float>) return arith::ort_exp(x);
-    else return std::exp(x);
-  }
-  void bulk(const float* x, float* y, int64_t n) const { arith::ort_exp(x, y, n); }
-};
+using TanhOp = OrtFloatOp<arith::ort_tanh, arith::ort_tanh, ::tanh>;
+using ErfOp = OrtFloatOp<arith::ort_erf, arith::ort_erf, ::erf>;
+using ExpOp = OrtFloatOp<arith::ort_exp, arith::ort_exp, ::exp>;
 struct LogOp { template <class T> T operator()(T x) const { return std::log(x); } };
 struct SqrtOp { template <class T> T operator()(T x) const { return std::sqrt(x); } };
 struct ReciprocalOp { template <class T> T operator()(T x) const { return T{1} / x; } };
