@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 #include "layout.h"
 #include "qlinear_conv.h"
@@ -163,43 +164,24 @@ class FastQConv final : public Kernel {
     for (int64_t t = 0; t < taps; ++t) {
       int8_t* __restrict d = dst + (padded_rows ? (t / kw) * kseg + (t % kw) * cg : t * cg);
       const int64_t src = mch * cg * taps + t;
-      if (w_u8) sum += shifted_copy(w_u8 + src, taps, cg, d);
-      else sum += strided_copy(w_s8 + src, taps, cg, d);
+      sum += w_u8 ? copy_to_int8(w_u8 + src, taps, cg, d) : copy_to_int8(w_s8 + src, taps, cg, d);
     }
     return sum;
   }
-  // d[c] = s[c·stride] − 128 (resp. s[c·stride]) for c < n; returns the sum of the values written.
-  static int64_t shifted_copy(const uint8_t* s, int64_t stride, int64_t n, int8_t* __restrict d) {
-    int64_t sum = 0;
-    if (stride == 1) {
+  // d[c] = s[c·stride] as int8 (uint8 shifted by −128) for c < n; returns the sum of the values
+  // written. A stride of 1 is a compile-time constant, so that contiguous rows vectorize.
+  template <class S>
+  static int64_t copy_to_int8(const S* s, int64_t stride, int64_t n, int8_t* __restrict d) {
+    auto copy = [&](auto step) {
+      int64_t sum = 0;
       for (int64_t c = 0; c < n; ++c) {
-        const int32_t v = static_cast<int32_t>(s[c]) - 128;
+        const int32_t v = static_cast<int32_t>(s[c * step]) - (std::is_same_v<S, uint8_t> ? 128 : 0);
         d[c] = static_cast<int8_t>(v);
         sum += v;
       }
-    } else {
-      for (int64_t c = 0; c < n; ++c) {
-        const int32_t v = static_cast<int32_t>(s[c * stride]) - 128;
-        d[c] = static_cast<int8_t>(v);
-        sum += v;
-      }
-    }
-    return sum;
-  }
-  static int64_t strided_copy(const int8_t* s, int64_t stride, int64_t n, int8_t* __restrict d) {
-    int64_t sum = 0;
-    if (stride == 1) {
-      for (int64_t c = 0; c < n; ++c) {
-        d[c] = s[c];
-        sum += s[c];
-      }
-    } else {
-      for (int64_t c = 0; c < n; ++c) {
-        d[c] = s[c * stride];
-        sum += s[c * stride];
-      }
-    }
-    return sum;
+      return sum;
+    };
+    return stride == 1 ? copy(std::integral_constant<int64_t, 1>{}) : copy(stride);
   }
 
   void run(const RunContext& ctx) const override {
