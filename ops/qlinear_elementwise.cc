@@ -321,6 +321,21 @@ std::unique_ptr<Kernel> build_qlinear_concat(BuildContext& ctx) {
     tables.push_back(std::move(table));
   }
   ctx.set_output(0, t, out, params_of(yq));
+  // Channels of NHWC inputs (a convolution chain's branches, as in GoogLeNet and Inception): in
+  // memory the channel axis is the last, so every pixel is the concatenation of the inputs'
+  // channel rows. Anything else in the model's layout.
+  bool any_nhwc = false, all_nhwc = true;
+  for (size_t k = 2; k < ctx.num_inputs(); k += 3) {
+    any_nhwc = any_nhwc || ctx.input(k).layout == Layout::NHWC;
+    all_nhwc = all_nhwc && ctx.input(k).layout == Layout::NHWC;
+  }
+  if (any_nhwc) {
+    if (!all_nhwc || rank != 4 || axis != 1) ctx.require_plain_layout();
+    outer = first[0] * first[2] * first[3];
+    sizes.clear();
+    for (size_t k = 2; k < ctx.num_inputs(); k += 3) sizes.push_back(ctx.input(k).shape[1]);
+    ctx.set_output_layout(0, Layout::NHWC);
+  }
   return std::make_unique<QLinearConcatKernel>(sizes, outer, std::move(tables));
 }
 
@@ -437,7 +452,11 @@ void register_qlinear_elementwise(Registry& r) {
     gap.explain = explain_qlinear_global_avg_pool;
     r.add(gap);
   }
-  r.add({"com.microsoft", "QLinearConcat", 1, 1000, build_qlinear_concat});
+  {
+    OpDef concat{"com.microsoft", "QLinearConcat", 1, 1000, build_qlinear_concat};
+    concat.layout_aware = true;
+    r.add(concat);
+  }
   r.add({"com.microsoft", "QLinearSoftmax", 1, 1000, build_qlinear_softmax});
 }
 

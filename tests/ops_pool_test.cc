@@ -438,6 +438,68 @@ TEST(AveragePool, MatchesNaiveReference) {
   }
 }
 
+// Wider 2-D planes, where whole rows of outputs are computed at once (ops/pool.cc): bit for bit
+// the per-output rule, the float sum accumulated in scan order in fl32; MaxPool without Indices
+// (with them, every output is visited alone).
+TEST(Pool, RowSpansMatchScanOrderExactly) {
+  for (int iter = 0; iter < 120; ++iter) {
+    PoolGeom g;
+    g.r = 2;
+    g.N = rand_int(1, 2);
+    g.C = rand_int(1, 3);
+    for (int i = 0; i < 2; ++i) {
+      g.k.push_back(rand_int(1, 4));
+      g.s.push_back(rand_int(1, 3));
+      g.d.push_back(iter % 5 == 0 ? 2 : 1);
+    }
+    for (int i = 0; i < 4; ++i) g.pads.push_back(rand_int(0, g.k[i % 2] - 1));
+    g.ceil = iter % 3 == 0;
+    for (int i = 0; i < 2; ++i) g.in.push_back(rand_int((g.k[i] - 1) * g.d[i] + 1, 40));
+    g.resolve();
+    const DType t = std::vector<DType>{DType::Float32, DType::UInt8, DType::Int8}[iter % 3];
+    SCOPED_TRACE(std::string(dtype_name(t)) + " " + g.str());
+    Tensor x(t, g.x_shape());
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      if (t == DType::Float32)  // full-precision values: any other summation order shows
+        x.data<float>()[i] = std::uniform_real_distribution<float>(-3, 3)(rng());
+      else if (t == DType::UInt8)
+        x.data<uint8_t>()[i] = static_cast<uint8_t>(rand_int(0, 255));
+      else
+        x.data<int8_t>()[i] = static_cast<int8_t>(rand_int(-128, 127));
+    }
+    Tensor want(t, g.y_shape()), want_idx(DType::Int64, g.y_shape());
+    if (t == DType::Float32)
+      max_pool_ref<float>(g, x, false, &want, &want_idx);
+    else if (t == DType::UInt8)
+      max_pool_ref<uint8_t>(g, x, false, &want, &want_idx);
+    else
+      max_pool_ref<int8_t>(g, x, false, &want, &want_idx);
+    OpRun m = op("MaxPool", 12);
+    m.attrs = g.attrs();
+    m.inputs = {dyn(x)};
+    m.threads = 1 + iter % 2;
+    EXPECT_TRUE(tensors_equal(run_op(m)[0], want));
+    if (t != DType::Float32) continue;
+    for (bool include_pad : {false, true}) {
+      Tensor avg(DType::Float32, g.y_shape());
+      const int64_t plane_out = avg.numel() / (g.N * g.C);
+      for (int64_t p = 0; p < g.N * g.C; ++p)
+        g.windows([&](int64_t o, const std::vector<int64_t>& taps, int64_t padded) {
+          float sum = 0;
+          for (int64_t tp : taps) sum = sum + x.data<float>()[p * g.in_size() + tp];
+          const int64_t n = include_pad ? padded : static_cast<int64_t>(taps.size());
+          avg.data<float>()[p * plane_out + o] = sum / static_cast<float>(n);
+        });
+      OpRun a = op("AveragePool", 19);
+      a.attrs = g.attrs();
+      a.attrs.set("count_include_pad", int64_t{include_pad});
+      a.inputs = {dyn(x)};
+      a.threads = 1 + iter % 2;
+      EXPECT_TRUE(tensors_equal(run_op(a)[0], avg)) << "AveragePool, count_include_pad " << include_pad;
+    }
+  }
+}
+
 TEST(AveragePool, Errors) {
   OpRun r = op("AveragePool", 19);
   r.attrs.set("kernel_shape", std::vector<int64_t>{3, 3});

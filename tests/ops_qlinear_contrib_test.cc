@@ -678,6 +678,35 @@ TEST(QLinearConcatContrib, RandomShapesAndParametersMatchReference) {
   }
 }
 
+// Channel concatenation of channels-last inputs (the branches of an Inception block inside a
+// convolution chain): the same values, handed over NHWC; inputs of mixed layouts, or another
+// axis, fall back to the model's layout.
+TEST(QLinearConcatContrib, ChannelsLastInputsMatchReference) {
+  for (int iter = 0; iter < 40; ++iter) {
+    const DType t = iter % 2 ? DType::Int8 : DType::UInt8;
+    const Shape base{rand_int(1, 2), 1, rand_int(1, 7), rand_int(1, 9)};
+    const int64_t axis = iter % 5 == 4 ? 2 : (iter % 3 ? 1 : -3);
+    const float y_s = random_scale();
+    const int32_t y_zp = random_zp(t);
+    std::vector<ConcatInput> in(static_cast<size_t>(rand_int(1, 4)));
+    for (auto& i : in) {
+      Shape s = base;
+      s[static_cast<size_t>(axis < 0 ? axis + 4 : axis)] = std::vector<int64_t>{1, 3, 16, 64, 67}[rand_int(0, 4)];
+      i.x = q8_tensor(t, s, random_fill());
+      const bool copy = rand_int(0, 1) == 0;
+      i.scale = copy ? y_s : random_scale();
+      i.zp = copy ? y_zp : random_zp(t);
+    }
+    const Tensor want = reference_qlinear_concat(in, axis, y_s, y_zp);
+    const bool mixed = iter % 7 == 6 && in.size() > 1;
+    SCOPED_TRACE("iter " + std::to_string(iter) + " axis " + std::to_string(axis) + (mixed ? " mixed layouts" : ""));
+    OpRun r = concat_op(in, axis, y_s, y_zp);
+    for (size_t k = 2; k < r.inputs.size(); k += 3) r.inputs[k].nhwc = !(mixed && k == 2);
+    r.threads = 1 + iter % 2;
+    ASSERT_TRUE(tensors_equal(run_op(r).at(0), want));
+  }
+}
+
 TEST(QLinearConcatContrib, EveryByteValueWithTiesAndSaturation) {
   for (DType t : {DType::UInt8, DType::Int8}) {
     const int32_t lo = qmin_of(t), hi = qmax_of(t);
