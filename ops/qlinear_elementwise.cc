@@ -104,6 +104,114 @@ class FastQAddKernel final : public Kernel {
   x86::QAddArgs args_;
 };
 
+// QLinearMul on the ISA's vector kernel (x86/qadd.h) for operands of one shape (in whatever
+// layout they share) and for a per-channel operand [1 or N, C, 1, 1] over an NHWC image
+// [N, C, H, W] (MobileNetV3's squeeze-and-excitation scale), whose memory is the same in
+// either layout: one vector of C repeated over every pixel. The product is symmetric (the
+// operands may swap roles exactly: fl32(A_s·B_s) commutes), so either may be the small one.
+class FastQMulKernel final : public Kernel {
+ public:
+  FastQMulKernel(x86::QMulKernel k, x86::QMulArgs args, bool swap, int64_t images, int64_t pixels, int64_t channels,
+                 bool nhwc)
+      : k_(k), args_(args), swap_(swap), nhwc_(nhwc), images_(images), pixels_(pixels), channels_(channels) {}
+  void run(const RunContext& ctx) const override {
+    const auto* big = static_cast<const uint8_t*>(ctx.in(swap_ ? 3 : 0).raw());
+    const auto* small = static_cast<const uint8_t*>(ctx.in(swap_ ? 0 : 3).raw());
+    auto* y = static_cast<uint8_t*>(ctx.out(0).raw());
+    if (channels_ == 0) {  // one shape: a flat range
+      ctx.parallel->parallel_for(args_.n, 16384, [&](int64_t b, int64_t e) {
+        x86::QMulArgs a = args_;
+        a.a = big + b;
+        a.b = small + b;
+        a.y = y + b;
+        a.n = e - b;
+        k_(a);
+      });
+      return;
+    }
+    const bool per_image = args_.ldb != 0;  // the small operand has one vector per image
+    if (!nhwc_) {  // NCHW planes, each times one value of the small operand
+      ctx.parallel->parallel_for(images_ * channels_, 4, [&](int64_t b, int64_t e) {
+        x86::QMulArgs a = args_;
+        a.a = big + b * pixels_;
+        a.b = small + (per_image ? b : b % channels_);
+        a.y = y + b * pixels_;
+        a.n = pixels_;
+        a.rows = e - b;
+        a.lda = a.ldy = pixels_;
+        a.ldb = 1;
+        a.b_scalar = true;
+        if (!per_image) {  // the channel index wraps at each image: one call per plane
+          for (int64_t p = b; p < e; ++p) {
+            a.a = big + p * pixels_;
+            a.b = small + p % channels_;
+            a.y = y + p * pixels_;
+            a.rows = 1;
+            k_(a);
+          }
+          return;
+        }
+        k_(a);
+      });
+      return;
+    }
+    ctx.parallel->parallel_for(images_ * pixels_, 64, [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e;) {
+        const int64_t img = p / pixels_, end = std::min(e, (img + 1) * pixels_);
+        x86::QMulArgs a = args_;
+        a.a = big + p * channels_;
+        a.b = small + (per_image ? img * channels_ : 0);
+        a.y = y + p * channels_;
+        a.n = channels_;
+        a.rows = end - p;
+        a.lda = a.ldy = channels_;
+        a.ldb = 0;
+        k_(a);
+        p = end;
+      }
+    });
+  }
+
+ private:
+  x86::QMulKernel k_;
+  x86::QMulArgs args_;
+  bool swap_, nhwc_;
+  int64_t images_, pixels_, channels_;  // channels 0: same shapes
+};
+
+std::unique_ptr<Kernel> build_fast_qmul(BuildContext& ctx, DType t, const QuantInput& aq, const QuantInput& bq,
+                                        const QuantInput& cq) {
+  const x86::QMulKernel fast = x86::qmul_kernel(x86::resolve_isa(ctx.options().isa));
+  if (!fast) return nullptr;
+  const ValueInfo &a = ctx.input(0), &b = ctx.input(3);
+  x86::QMulArgs args;
+  args.r = (aq.scale[0] * bq.scale[0]) / cq.scale[0];
+  args.c_zp = static_cast<float>(cq.zero_point[0]);
+  args.is_signed = t == DType::Int8;
+  if (a.shape == b.shape && a.layout == b.layout) {
+    args.a_zp = aq.zero_point[0];
+    args.b_zp = bq.zero_point[0];
+    args.n = shape_numel(a.shape);
+    if (a.layout == Layout::NHWC) ctx.set_output_layout(0, Layout::NHWC);
+    return std::make_unique<FastQMulKernel>(fast, args, false, 0, 0, 0, false);
+  }
+  // One operand [N, C, H, W] (either layout), the other [1 or N, C, 1, 1].
+  auto per_channel = [](const ValueInfo& big, const ValueInfo& small) {
+    const Shape &x = big.shape, &s = small.shape;
+    return x.size() == 4 && s.size() == 4 && (s[0] == 1 || s[0] == x[0]) && s[1] == x[1] && s[2] == 1 && s[3] == 1;
+  };
+  const bool swap = !per_channel(a, b);
+  if (swap && !per_channel(b, a)) return nullptr;
+  const ValueInfo &big = swap ? b : a, &small = swap ? a : b;
+  args.a_zp = (swap ? bq : aq).zero_point[0];
+  args.b_zp = (swap ? aq : bq).zero_point[0];
+  args.ldb = small.shape[0] == 1 ? 0 : 1;  // (a flag here: one vector per image)
+  const bool nhwc = big.layout == Layout::NHWC;
+  if (nhwc) ctx.set_output_layout(0, Layout::NHWC);
+  return std::make_unique<FastQMulKernel>(fast, args, swap, big.shape[0], big.shape[2] * big.shape[3], big.shape[1],
+                                          nhwc);
+}
+
 template <BinaryKind Kind>
 std::unique_ptr<Kernel> build_qlinear_binary(BuildContext& ctx) {
   ctx.expect_inputs(7, 8);
@@ -140,6 +248,9 @@ std::unique_ptr<Kernel> build_qlinear_binary(BuildContext& ctx) {
     args.is_signed = t == DType::Int8;
     if (ctx.input(0).layout == Layout::NHWC) ctx.set_output_layout(0, Layout::NHWC);
     return std::make_unique<FastQAddKernel>(fast, args);
+  }
+  if constexpr (Kind == BinaryKind::Mul) {
+    if (auto k = build_fast_qmul(ctx, t, aq, bq, cq)) return k;
   }
   // The general kernel broadcasts in the model's layout.
   if (ctx.any_input_nhwc()) ctx.require_plain_layout();
@@ -445,7 +556,11 @@ void register_qlinear_elementwise(Registry& r) {
     add.explain = explain_qlinear_add;
     r.add(add);
   }
-  r.add({"com.microsoft", "QLinearMul", 1, 1000, build_qlinear_binary<BinaryKind::Mul>});
+  {
+    OpDef mul{"com.microsoft", "QLinearMul", 1, 1000, build_qlinear_binary<BinaryKind::Mul>};
+    mul.layout_aware = true;
+    r.add(mul);
+  }
   {
     OpDef gap{"com.microsoft", "QLinearGlobalAveragePool", 1, 1000, build_qlinear_global_avg_pool};
     gap.layout_aware = true;

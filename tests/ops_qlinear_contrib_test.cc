@@ -298,8 +298,8 @@ std::string describe(const Tensor& a, const Tensor& b, const BinaryParams& p) {
 // NHWC inputs, and expects each result to equal `want`.
 void expect_binary_everywhere(const char* type, const Tensor& a, const Tensor& b, const BinaryParams& p,
                               const Tensor& want) {
-  // QLinearAdd is layout-aware (an NHWC fast path); QLinearMul always gets the model's layout.
-  const bool can_nhwc = std::string(type) == "QLinearAdd" && a.shape().size() == 4 && b.shape().size() == 4;
+  // Both are layout-aware (NHWC fast paths; QLinearMul's also for a per-channel operand).
+  const bool can_nhwc = a.shape().size() == 4 && b.shape().size() == 4;
   for (const std::string& isa : all_isas())
     for (int threads : {1, 2})
       for (int layout = 0; layout < (can_nhwc ? 3 : 1); ++layout) {
@@ -331,7 +331,9 @@ std::pair<Shape, Shape> random_binary_shapes() {
   const int64_t n = pick<int64_t>({1, 1, 2}), c = pick<int64_t>({1, 3, 5, 16, 17, 33}),
                 h = pick<int64_t>({1, 2, 3, 7}), w = pick<int64_t>({1, 5, 9, 13});
   const Shape full{n, c, h, w};
-  switch (rand_int(0, 9)) {
+  switch (rand_int(0, 11)) {
+    case 10: return {full, Shape{1, c, 1, 1}};      // per-channel B (squeeze-and-excitation)
+    case 11: return {full, Shape{n, c, 1, 1}};      // per-channel B, one vector per image
     case 0: return {full, Shape{}};                 // scalar B
     case 1: return {Shape{}, full};                 // scalar A
     case 2: return {full, Shape{c, 1, 1}};          // per-channel-like B
@@ -472,6 +474,29 @@ TEST(QLinearMulContrib, RandomShapesAndBroadcastsMatchReference) {
     p.c_s = p.a_s * p.b_s * rand_log_uniform(1.0f, 300.0f);  // products mostly in range
     expect_binary_everywhere("QLinearMul", a, b, p, reference_qlinear_mul(a, b, p));
   }
+}
+
+// The vector kernel's lengths and tails: one shape (flat), and a per-channel operand over NCHW
+// planes (one value per plane) and over NHWC pixels (one vector per pixel), with products in
+// range, at exact ties and beyond the int32 range.
+TEST(QLinearMulContrib, PerChannelAndTailsOnEveryIsa) {
+  for (int64_t c : {1, 3, 15, 16, 17, 33, 64, 67, 130})
+    for (DType t : {DType::UInt8, DType::Int8}) {
+      const Shape full{2, c, pick<int64_t>({1, 3, 7}), pick<int64_t>({1, 5, 9, 17})};
+      const Tensor a = q8_tensor(t, full, Fill::Random);
+      const Tensor s1 = q8_tensor(t, {1, c, 1, 1}, Fill::Random), sn = q8_tensor(t, {2, c, 1, 1}, Fill::Random);
+      const Tensor same = q8_tensor(t, full, Fill::Random);
+      for (int set = 0; set < 3; ++set) {
+        BinaryParams p = random_binary_params(t);
+        p.c_s = set == 0   ? p.a_s * p.b_s * rand_log_uniform(1.0f, 300.0f)
+                : set == 1 ? std::ldexp(1.0f, static_cast<int>(std::round(std::log2(p.a_s * p.b_s * 64))))
+                           : p.a_s * p.b_s * 1e-6f;
+        expect_binary_everywhere("QLinearMul", a, s1, p, reference_qlinear_mul(a, s1, p));
+        expect_binary_everywhere("QLinearMul", s1, a, p, reference_qlinear_mul(s1, a, p));
+        expect_binary_everywhere("QLinearMul", a, sn, p, reference_qlinear_mul(a, sn, p));
+        expect_binary_everywhere("QLinearMul", a, same, p, reference_qlinear_mul(a, same, p));
+      }
+    }
 }
 
 TEST(QLinearMulContrib, AllBytePairsTiesSaturationAndOutOfRange) {

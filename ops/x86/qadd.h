@@ -30,4 +30,28 @@ QAddKernel qadd_kernel(Isa isa);
 void qadd_avx512(const QAddArgs& a);
 void qadd_avx2(const QAddArgs& a);
 
+// Element-wise QLinearMul (ONNX Runtime's MLAS arithmetic, exactly):
+//   y = sat(cvt(fl32(fl32(p) · r) + C_zp)),  p = (A − A_zp)(B − B_zp) exact, r = fl32(fl32(A_s·B_s) / C_s)
+// with cvt x86's cvtps2dq as above (a product beyond the int32 range gives the type's minimum).
+// `rows` rows of n elements, row i at a + i·lda, b + i·ldb, y + i·ldy: ldb = 0 repeats one
+// vector of B for every row (a per-channel scale over the pixels of an NHWC image).
+struct QMulArgs {
+  const uint8_t* a = nullptr;
+  const uint8_t* b = nullptr;
+  uint8_t* y = nullptr;
+  int64_t n = 0, rows = 1, lda = 0, ldb = 0, ldy = 0;
+  bool b_scalar = false;  // row i multiplies by the single value b[i·ldb] (a per-channel scale over NCHW planes)
+  int32_t a_zp = 0, b_zp = 0;
+  float r = 1, c_zp = 0;
+  bool is_signed = false;
+};
+
+using QMulKernel = void (*)(const QMulArgs&);
+
+// nullptr for Isa::Ref.
+QMulKernel qmul_kernel(Isa isa);
+
+void qmul_avx512(const QMulArgs& a);
+void qmul_avx2(const QMulArgs& a);
+
 }  // namespace quint::ops::x86

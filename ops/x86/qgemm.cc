@@ -50,6 +50,16 @@ QAddKernel qadd_kernel(Isa isa) {
   return nullptr;
 }
 
+QMulKernel qmul_kernel(Isa isa) {
+  switch (isa) {
+    case Isa::Avx512Vnni: return qmul_avx512;
+    case Isa::AvxVnni:
+    case Isa::Avx2: return qmul_avx2;
+    case Isa::Ref: return nullptr;
+  }
+  return nullptr;
+}
+
 QuantizeKernel quantize_kernel(Isa isa) {
   switch (isa) {
     case Isa::Avx512Vnni: return quantize_avx512;
