@@ -394,7 +394,7 @@ struct HardSigmoidOp {
   float alpha, beta;
   template <class T> T operator()(T x) const {
     const T v = static_cast<T>(alpha) * x + static_cast<T>(beta);
-    if (is_nan(v)) return v;
+    // NaN fails both comparisons and comes out as it is (no branch: the loop vectorizes).
     return v < T{0} ? T{0} : (v > T{1} ? T{1} : v);
   }
 };
@@ -650,10 +650,10 @@ void register_elementwise(Registry& r) {
   // Opsets 1 and 6 of the arithmetic, comparison and logic ops broadcast only on request
   // (attributes broadcast/axis); opset 7 brought numpy broadcasting. Later versions only added
   // types. Opset 1's consumed_inputs attribute is a legacy memory hint and is ignored.
-  r.add({"ai.onnx", "Add", 1, 1000, build_binary<AddOp, AcceptNumeric, false, true>});
-  r.add({"ai.onnx", "Sub", 1, 1000, build_binary<SubOp, AcceptNumeric, false, true>});
-  r.add({"ai.onnx", "Mul", 1, 1000, build_binary<MulOp, AcceptNumeric, false, true>});
-  r.add({"ai.onnx", "Div", 1, 1000, build_binary<DivOp, AcceptNumeric, false, true>});
+  r.add(elementwise_op({"ai.onnx", "Add", 1, 1000, build_binary<AddOp, AcceptNumeric, false, true>}));
+  r.add(elementwise_op({"ai.onnx", "Sub", 1, 1000, build_binary<SubOp, AcceptNumeric, false, true>}));
+  r.add(elementwise_op({"ai.onnx", "Mul", 1, 1000, build_binary<MulOp, AcceptNumeric, false, true>}));
+  r.add(elementwise_op({"ai.onnx", "Div", 1, 1000, build_binary<DivOp, AcceptNumeric, false, true>}));
   r.add({"ai.onnx", "Pow", 1, 1000, build_pow});
   r.add({"ai.onnx", "Equal", 1, 1000, build_binary<EqualOp, AcceptEquality, true, true>});
   r.add({"ai.onnx", "Less", 1, 1000, build_binary<LessOp, AcceptNumeric, true, true>});
@@ -665,28 +665,28 @@ void register_elementwise(Registry& r) {
   r.add({"ai.onnx", "Xor", 1, 1000, build_binary<XorOp, AcceptBool, true, true>});
   r.add({"ai.onnx", "Not", 1, 1000, build_not});
 
-  r.add({"ai.onnx", "Relu", 1, 1000, build_unary<ReluOp, AcceptSigned>});
-  r.add({"ai.onnx", "LeakyRelu", 1, 1000, build_leaky_relu});
-  r.add({"ai.onnx", "Sigmoid", 1, 1000, build_unary<SigmoidOp, AcceptReal>});
-  r.add({"ai.onnx", "HardSigmoid", 1, 1000, build_hard_sigmoid});
-  r.add({"ai.onnx", "HardSwish", 14, 1000, build_unary<HardSwishOp, AcceptReal>});
-  r.add({"ai.onnx", "Tanh", 1, 1000, build_unary<TanhOp, AcceptReal>});
-  r.add({"ai.onnx", "Exp", 1, 1000, build_unary<ExpOp, AcceptReal>});
-  r.add({"ai.onnx", "Erf", 9, 1000, build_unary<ErfOp, AcceptReal>});
-  r.add({"ai.onnx", "Log", 1, 1000, build_unary<LogOp, AcceptReal>});
-  r.add({"ai.onnx", "Neg", 1, 1000, build_unary<NegOp, AcceptSigned>});
-  r.add({"ai.onnx", "Abs", 1, 1000, build_unary<AbsOp, AcceptNumeric>});
-  r.add({"ai.onnx", "Sqrt", 1, 1000, build_unary<SqrtOp, AcceptReal>});
-  r.add({"ai.onnx", "Reciprocal", 1, 1000, build_unary<ReciprocalOp, AcceptReal>});
-  r.add({"ai.onnx", "Floor", 1, 1000, build_unary<FloorOp, AcceptReal>});
-  r.add({"ai.onnx", "Ceil", 1, 1000, build_unary<CeilOp, AcceptReal>});
-  r.add({"ai.onnx", "Round", 11, 1000, build_unary<RoundOp, AcceptReal>});
+  r.add(elementwise_op({"ai.onnx", "Relu", 1, 1000, build_unary<ReluOp, AcceptSigned>}));
+  r.add(elementwise_op({"ai.onnx", "LeakyRelu", 1, 1000, build_leaky_relu}));
+  r.add(elementwise_op({"ai.onnx", "Sigmoid", 1, 1000, build_unary<SigmoidOp, AcceptReal>}));
+  r.add(elementwise_op({"ai.onnx", "HardSigmoid", 1, 1000, build_hard_sigmoid}));
+  r.add(elementwise_op({"ai.onnx", "HardSwish", 14, 1000, build_unary<HardSwishOp, AcceptReal>}));
+  r.add(elementwise_op({"ai.onnx", "Tanh", 1, 1000, build_unary<TanhOp, AcceptReal>}));
+  r.add(elementwise_op({"ai.onnx", "Exp", 1, 1000, build_unary<ExpOp, AcceptReal>}));
+  r.add(elementwise_op({"ai.onnx", "Erf", 9, 1000, build_unary<ErfOp, AcceptReal>}));
+  r.add(elementwise_op({"ai.onnx", "Log", 1, 1000, build_unary<LogOp, AcceptReal>}));
+  r.add(elementwise_op({"ai.onnx", "Neg", 1, 1000, build_unary<NegOp, AcceptSigned>}));
+  r.add(elementwise_op({"ai.onnx", "Abs", 1, 1000, build_unary<AbsOp, AcceptNumeric>}));
+  r.add(elementwise_op({"ai.onnx", "Sqrt", 1, 1000, build_unary<SqrtOp, AcceptReal>}));
+  r.add(elementwise_op({"ai.onnx", "Reciprocal", 1, 1000, build_unary<ReciprocalOp, AcceptReal>}));
+  r.add(elementwise_op({"ai.onnx", "Floor", 1, 1000, build_unary<FloorOp, AcceptReal>}));
+  r.add(elementwise_op({"ai.onnx", "Ceil", 1, 1000, build_unary<CeilOp, AcceptReal>}));
+  r.add(elementwise_op({"ai.onnx", "Round", 11, 1000, build_unary<RoundOp, AcceptReal>}));
 
-  r.add({"ai.onnx", "Clip", 1, 1000, build_clip});
-  r.add({"ai.onnx", "Min", 1, 1000, build_variadic<MinOp, AcceptNumeric, false>});
-  r.add({"ai.onnx", "Max", 1, 1000, build_variadic<MaxOp, AcceptNumeric, false>});
-  r.add({"ai.onnx", "Sum", 1, 1000, build_variadic<AddOp, AcceptNumeric, false>});
-  r.add({"ai.onnx", "Mean", 1, 1000, build_variadic<AddOp, AcceptReal, true>});
+  r.add(elementwise_op({"ai.onnx", "Clip", 1, 1000, build_clip}));
+  r.add(elementwise_op({"ai.onnx", "Min", 1, 1000, build_variadic<MinOp, AcceptNumeric, false>}));
+  r.add(elementwise_op({"ai.onnx", "Max", 1, 1000, build_variadic<MaxOp, AcceptNumeric, false>}));
+  r.add(elementwise_op({"ai.onnx", "Sum", 1, 1000, build_variadic<AddOp, AcceptNumeric, false>}));
+  r.add(elementwise_op({"ai.onnx", "Mean", 1, 1000, build_variadic<AddOp, AcceptReal, true>}));
   r.add({"ai.onnx", "Where", 9, 1000, build_where});
 }
 

@@ -244,8 +244,9 @@ std::unique_ptr<Kernel> build_dynamic_quantize(BuildContext& ctx) {
 void register_quantize(Registry& r) {
   OpDef q{"ai.onnx", "QuantizeLinear", 10, 18, build_quantize};
   q.explain = explain_quantize_linear;
+  q.elementwise = true;  // (per-axis parameters have more than one element: never in NHWC)
   r.add(q);
-  r.add({"ai.onnx", "DequantizeLinear", 10, 18, build_dequantize});
+  r.add(elementwise_op({"ai.onnx", "DequantizeLinear", 10, 18, build_dequantize}));
   r.add({"ai.onnx", "DynamicQuantizeLinear", 11, 1000, build_dynamic_quantize});
 }
 

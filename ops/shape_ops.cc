@@ -1171,7 +1171,7 @@ std::unique_ptr<Kernel> build_pad(BuildContext& ctx) {
 }  // namespace
 
 void register_shape_ops(Registry& r) {
-  r.add({"ai.onnx", "Identity", 1, 1000, build_identity});
+  r.add(elementwise_op({"ai.onnx", "Identity", 1, 1000, build_identity}));
   r.add({"ai.onnx", "Reshape", 1, 1000, build_reshape});
   r.add({"ai.onnx", "Flatten", 1, 1000, build_flatten});
   r.add({"ai.onnx", "Squeeze", 1, 1000, build_squeeze});
@@ -1187,7 +1187,7 @@ void register_shape_ops(Registry& r) {
   r.add({"ai.onnx", "Shape", 1, 1000, build_shape});
   r.add({"ai.onnx", "Size", 1, 1000, build_size});
   r.add({"ai.onnx", "ConstantOfShape", 9, 1000, build_constant_of_shape});
-  r.add({"ai.onnx", "Cast", 1, 1000, build_cast});
+  r.add(elementwise_op({"ai.onnx", "Cast", 1, 1000, build_cast}));
   r.add({"ai.onnx", "CastLike", 15, 1000, build_cast_like});
 }
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <random>
 
 #include "image.h"
 #include "op_harness.h"
@@ -112,6 +113,46 @@ TEST(OnnxRuntimeE2E, ResNet50QdqFusedEqualsOrtAll) {
     EXPECT_GE(c.compared, 75);
     for (const auto& m : c.mismatches) ADD_FAILURE() << m;
   }
+}
+
+// The blocks of MobileNetV3, GoogLeNet and Inception v3 as torch.onnx.export writes them (QDQ):
+// hard-swish (DequantizeLinear → HardSigmoid → Mul → QuantizeLinear, run on NHWC values in
+// place), a squeeze-and-excitation scale (QLinearMul with a per-channel operand), branches
+// concatenated along channels (QLinearConcat on NHWC inputs), a stride-1 max pool with ceil_mode
+// and Pad → AveragePool: every 8-bit tensor and the output equal ONNX Runtime's (level all).
+TEST(OnnxRuntimeE2E, QdqMobileNetV3AndInceptionBlocksEqualOrtAll) {
+  if (ort_harness_dir().empty()) GTEST_SKIP() << "ONNX Runtime harness not installed (scripts/setup.sh)";
+  const std::string model = qdq_blocks_model();
+  if (model.empty()) GTEST_SKIP() << "/usr/bin/python3 with torch and onnx is needed to export the model";
+  Tensor x(DType::Float32, {1, 3, 64, 64});
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = nd(rng);
+  const std::string input = save_npy_temp("blocks-input", x);
+  if (ops::x86::best_isa() != ops::x86::Isa::Ref) {
+    // Only the Pad before the average pool needs the model's layout.
+    EXPECT_LE(Session::summarize(model).layout_conversions, 1);
+  }
+  for (const std::string& isa : isas_to_test())
+    for (int threads : {1, 2}) {
+      SCOPED_TRACE("isa " + isa + ", threads " + std::to_string(threads));
+      SessionOptions so;
+      so.isa = isa;
+      so.threads = threads;
+      Session s(model, so);
+      auto ours = quint_tensors(s, {{"input", x}});
+      std::string names;
+      for (const auto& [name, t] : ours)
+        if (is_quant8(t.dtype())) names += (names.empty() ? "" : ",") + name;
+      names += ",output";
+      const auto ort = run_ort(model, {{"input", input}}, names, "all");
+      Comparison c = compare_all(ort, ours);
+      EXPECT_GE(c.compared, 20);
+      for (const auto& m : c.mismatches) ADD_FAILURE() << m;
+      // An unobserved run (no observer: the path `quint run` and `quint bench` take) gives the same output.
+      const auto plain = s.run({{"input", x}});
+      EXPECT_TRUE(tensors_equal(plain.at("output"), ort.at("output")));
+    }
 }
 
 // --qdq float runs the graph as written; against ONNX Runtime without optimizations the float

@@ -19,6 +19,7 @@
 #include "quint/session.h"
 #include "reference_runs.h"
 #include "test_paths.h"
+#include "x86/cpu.h"
 
 namespace quint::test {
 
@@ -859,6 +860,75 @@ TEST(Elementwise, HardSigmoidAndHardSwishMatchOnnxRuntime) {
   for (const char* out : {"hsig", "hsig_odd", "hswish"}) b.output(out, DType::Float32);
   const std::string path = b.save("hard_activations.onnx");
   expect_matches_ort(path, {{"x", x}}, {"hsig", "hsig_odd", "hswish"});
+}
+
+
+// Element-wise operators on the NHWC output of a fast convolution stay NHWC when every larger
+// input is NHWC of one shape (OpDef::elementwise), and fall back to the model's layout otherwise:
+// a full-shape constant, a per-channel constant, a one-element operand of higher rank (the
+// output would be rank 5). Every output equals the reference kernels' (all NCHW), observed or not.
+TEST(Elementwise, NhwcInputsStayNhwcOnlyWhenElementwise) {
+  std::mt19937 g(11);
+  auto u8 = [&](const Shape& s) {
+    Tensor t(DType::UInt8, s);
+    for (int64_t i = 0; i < t.numel(); ++i) t.data<uint8_t>()[i] = static_cast<uint8_t>(g() % 256);
+    return t;
+  };
+  auto f32 = [&](const Shape& s) {
+    Tensor t(DType::Float32, s);
+    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = static_cast<float>(static_cast<int>(g() % 2001) - 1000) / 256.0f;
+    return t;
+  };
+  Tensor w(DType::Int8, {8, 8, 1, 1});
+  for (int64_t i = 0; i < w.numel(); ++i) w.data<int8_t>()[i] = static_cast<int8_t>(static_cast<int>(g() % 255) - 127);
+  ModelBuilder b;
+  b.opset("", 13).opset("com.microsoft", 1);
+  b.input("x", DType::UInt8, {1, 8, 5, 7});
+  b.initializer("xs", Tensor::scalar<float>(0.05f)).initializer("xz", Tensor::scalar<uint8_t>(120));
+  b.initializer("w", w).initializer("ws", Tensor::scalar<float>(0.01f)).initializer("wz", Tensor::scalar<int8_t>(0));
+  b.initializer("ys", Tensor::scalar<float>(0.1f)).initializer("yz", Tensor::scalar<uint8_t>(128));
+  b.initializer("one", Tensor::scalar<float>(1.5f)).initializer("full", f32({1, 8, 5, 7}));
+  b.initializer("chan", f32({1, 8, 1, 1})).initializer("rank5", f32({1, 1, 1, 1, 1}));
+  b.node("QLinearConv", {"x", "xs", "xz", "w", "ws", "wz", "ys", "yz"}, {"c1"});
+  b.node("QLinearConv", {"c1", "ys", "yz", "w", "ws", "wz", "ys", "yz"}, {"c2"});
+  b.node("DequantizeLinear", {"c1", "ys", "yz"}, {"d1"});
+  b.node("DequantizeLinear", {"c2", "ys", "yz"}, {"d2"});
+  Attributes hsig;
+  hsig.set("alpha", 1.0f / 6.0f);
+  b.node("HardSigmoid", {"d1"}, {"h"}, hsig);
+  b.node("Mul", {"d1", "h"}, {"hs"});                 // NHWC
+  b.node("Add", {"hs", "one"}, {"e1"});               // NHWC (a scalar broadcasts in any layout)
+  b.node("Add", {"d1", "full"}, {"e2"});              // plain: a full-shape constant
+  b.node("Mul", {"d1", "rank5"}, {"e3"});             // plain: the output is rank 5
+  b.node("Add", {"d1", "d2"}, {"e4"});                // NHWC: two NHWC operands of one shape
+  b.node("Mul", {"d2", "chan"}, {"e5"});              // plain: a per-channel constant
+  b.node("QuantizeLinear", {"e1", "ys", "yz"}, {"q"});  // NHWC, then into a convolution again
+  b.node("QLinearConv", {"q", "ys", "yz", "w", "ws", "wz", "ys", "yz"}, {"c3"});
+  for (const char* o : {"e1", "e2", "e3", "e4", "e5"}) b.output(o, DType::Float32);
+  b.output("c3", DType::UInt8);
+  const std::string path = b.save("nhwc_elementwise.onnx");
+  if (ops::x86::best_isa() != ops::x86::Isa::Ref) {
+    // The model-layout copies: d1 (for e2 and e3) and d2 (for e5), and the NHWC graph outputs e1,
+    // e4 and c3; none for the DequantizeLinear, HardSigmoid, Mul and QuantizeLinear steps.
+    EXPECT_EQ(Session::summarize(path).layout_conversions, 5);
+  }
+  const std::map<std::string, Tensor> in{{"x", u8({1, 8, 5, 7})}};
+  SessionOptions ref_opts;
+  ref_opts.isa = "ref";
+  const auto want = Session(path, ref_opts).run(in);
+  for (int threads : {1, 2}) {
+    SessionOptions so;
+    so.threads = threads;
+    Session s(path, so);
+    const auto got = s.run(in);
+    for (const auto& [name, t] : want) EXPECT_TRUE(tensors_equal(got.at(name), t)) << name << ", threads " << threads;
+    const auto dumped = quint_tensors(s, in);  // observed: NHWC values shown in the model's layout
+    for (const char* name : {"hs", "e1", "q", "c3"}) {
+      ASSERT_TRUE(dumped.count(name)) << name;
+      EXPECT_EQ(dumped.at(name).shape(), (Shape{1, 8, 5, 7})) << name;
+    }
+    EXPECT_TRUE(tensors_equal(dumped.at("e1"), want.at("e1")));
+  }
 }
 
 }  // namespace

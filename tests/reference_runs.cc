@@ -83,6 +83,28 @@ std::string resnet50_dir() {
   return dir.string();
 }
 
+std::string qdq_blocks_model() {
+  const std::string py = python_with("torch, onnx");
+  if (py.empty()) return "";
+  const fs::path dir = fs::path(binary_dir()) / "test-models" / "qdq-blocks";
+  fs::create_directories(dir);
+  const fs::path model = dir / "blocks.onnx";
+  const std::string lock_path = (dir / ".lock").string();
+  int fd = ::open(lock_path.c_str(), O_CREAT | O_RDWR, 0644);
+  if (fd < 0) fail("cannot open ", lock_path);
+  ::flock(fd, LOCK_EX);
+  std::string err;
+  if (!fs::exists(model)) {
+    std::string log;
+    const std::string cmd = py + " '" + source_dir() + "/tests/scripts/export_qdq_blocks.py' '" + model.string() + "'";
+    if (run_command(cmd, &log) != 0) err = "export_qdq_blocks.py failed: " + log;
+  }
+  ::flock(fd, LOCK_UN);
+  ::close(fd);
+  if (!err.empty()) fail(err);
+  return model.string();
+}
+
 std::string save_npy_temp(const std::string& name, const Tensor& t) {
   const std::string path = temp_dir() + "/" + name + ".npy";
   tools::write_npy(t, path);

@@ -22,6 +22,9 @@ std::map<std::string, Tensor> quint_tensors(const Session& s, const std::map<std
 // The quantized ResNet50 exported by models/export_resnet50.py (seed 0, onednn), made once per
 // build folder (a file lock serialises concurrent test processes). "" when torch is missing.
 std::string resnet50_dir();
+// tests/scripts/export_qdq_blocks.py's model (exported once into the build tree), or "" when
+// /usr/bin/python3 lacks torch or onnx.
+std::string qdq_blocks_model();
 
 // Writes t as a .npy in temp_dir() and returns the path.
 std::string save_npy_temp(const std::string& name, const Tensor& t);

@@ -254,7 +254,20 @@ Plan make_plan(const Graph& g, const std::vector<Shape>& input_shapes, const Pla
       if (!def) fail_unsupported();
       ops::NodeInfo info{node.name, node.op_type, node.domain, node.opset};
       std::vector<int> inputs = node.inputs;
-      if (!def->layout_aware)
+      // An element-wise operator keeps NHWC inputs of one shape as they are (OpDef::elementwise).
+      Shape nhwc_shape;
+      if (!def->layout_aware && def->elementwise) {
+        bool ok = true;
+        for (int v : inputs) {
+          if (v < 0) continue;
+          const PlannedValue& pv = plan.values[v];
+          if (shape_numel(pv.shape) <= 1 && pv.shape.size() <= 4) continue;  // broadcasts in any layout
+          if (pv.layout != ops::Layout::NHWC || (!nhwc_shape.empty() && pv.shape != nhwc_shape)) ok = false;
+          else nhwc_shape = pv.shape;
+        }
+        if (!ok) nhwc_shape.clear();
+      }
+      if (!def->layout_aware && nhwc_shape.empty())
         for (int& v : inputs) v = plain_of(v);
       std::vector<ops::ValueInfo> in_infos(inputs.size());
       std::vector<const ops::ValueInfo*> in_ptrs(inputs.size(), nullptr);
@@ -282,6 +295,20 @@ Plan make_plan(const Graph& g, const std::vector<Shape>& input_shapes, const Pla
         built.emplace(info, node.attrs, in_ptrs, node.outputs.size(), opts.kernel, &extras);
         kernel = def->build(*built);
       }
+      if (!nhwc_shape.empty()) {
+        // Only when every output has the inputs' shape (a one-element input of higher rank, say,
+        // would broadcast the output to another shape): otherwise as any other operator.
+        bool same = true;
+        for (size_t k = 0; k < node.outputs.size(); ++k)
+          same = same && (node.outputs[k] < 0 || (built->output(k).shape == nhwc_shape && !built->output_constant(k)));
+        if (!same) {
+          nhwc_shape.clear();
+          for (int& v : inputs) v = plain_of(v);
+          describe_inputs();
+          built.emplace(info, node.attrs, in_ptrs, node.outputs.size(), opts.kernel, &extras);
+          kernel = def->build(*built);
+        }
+      }
       ops::BuildContext& ctx = *built;
       // Scratch memory is sized by the node's shapes like a tensor, and bounded like one.
       if (kernel && kernel->scratch_bytes() > static_cast<size_t>(opts.max_tensor_bytes))
@@ -305,7 +332,7 @@ Plan make_plan(const Graph& g, const std::vector<Shape>& input_shapes, const Pla
         pv.dtype = out.dtype;
         pv.shape = out.shape;
         pv.quant = out.quant;
-        pv.layout = out.layout;
+        pv.layout = nhwc_shape.empty() ? out.layout : ops::Layout::NHWC;
         if (ctx.output_constant(k)) {
           pv.kind = PlannedValue::Kind::Constant;
           pv.constant = *ctx.output_constant(k);

@@ -200,7 +200,18 @@ struct OpDef {
   // True when the build function handles NHWC inputs itself (reading ValueInfo::layout); the
   // planner converts NHWC inputs of every other operator to the model's layout first.
   bool layout_aware = false;
+  // True for element-wise operators (output element i from input element i of every input of
+  // the output's shape; inputs of one element broadcast): when every larger input is NHWC with
+  // one shape, the planner hands them over as they are (the kernel works on memory order,
+  // whatever it is) and marks the outputs NHWC, instead of converting.
+  bool elementwise = false;
 };
+
+// def with `elementwise` set (for registrations).
+inline OpDef elementwise_op(OpDef def) {
+  def.elementwise = true;
+  return def;
+}
 
 class Registry {
  public:
