@@ -441,6 +441,50 @@ class AveragePoolFloat final : public Kernel {
   bool include_pad_;
 };
 
+// Float AveragePool on an NHWC value (element-wise operators after a fast convolution keep it
+// NHWC): per output pixel the channel rows of its valid taps summed in scan order from +0, then
+// divided by the count, for all channels at once; the same floats as AveragePoolFloat.
+void add_into(float* __restrict out, const float* __restrict row, int64_t n) {
+  for (int64_t c = 0; c < n; ++c) out[c] = out[c] + row[c];
+}
+void divide(float* __restrict out, float d, int64_t n) {
+  for (int64_t c = 0; c < n; ++c) out[c] = out[c] / d;
+}
+
+class AveragePoolNhwcFloat final : public Kernel {
+ public:
+  AveragePoolNhwcFloat(PoolPlan p, bool include_pad) : p_(std::move(p)), include_pad_(include_pad) {}
+  void run(const RunContext& ctx) const override {
+    const WindowGeometry& g = p_.g;
+    const float* x = ctx.in(0).data<float>();
+    float* y = ctx.out(0).data<float>();
+    const int64_t C = p_.channels, OH = g.out[1], OW = g.out[2], IH = g.in[1], IW = g.in[2];
+    const Taps &t1 = p_.taps[1], &t2 = p_.taps[2];
+    ctx.parallel->parallel_for(p_.batch * OH, 1, [&](int64_t b, int64_t e) {
+      for (int64_t item = b; item < e; ++item) {
+        const int64_t n = item / OH, oh = item % OH;
+        const int64_t ih0 = oh * g.stride[1] - g.pad_begin[1];
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          float* out = y + (item * OW + ow) * C;
+          std::fill(out, out + C, 0.0f);
+          const int64_t iw0 = ow * g.stride[2] - g.pad_begin[2];
+          for (int64_t jh = t1.lo[oh]; jh < t1.hi[oh]; ++jh) {
+            const float* row = x + ((n * IH + ih0 + jh * g.dilation[1]) * IW) * C;
+            for (int64_t jw = t2.lo[ow]; jw < t2.hi[ow]; ++jw) add_into(out, row + (iw0 + jw * g.dilation[2]) * C, C);
+          }
+          const int64_t valid = (t1.hi[oh] - t1.lo[oh]) * (t2.hi[ow] - t2.lo[ow]);
+          const int64_t full = p_.taps[0].full[0] * t1.full[oh] * t2.full[ow];
+          divide(out, static_cast<float>(include_pad_ ? full : valid), C);
+        }
+      }
+    });
+  }
+
+ private:
+  PoolPlan p_;
+  bool include_pad_;
+};
+
 // QLinearAveragePool's arithmetic (see the top of the file).
 struct AvgRequant {
   float x_scale = 1, y_scale = 1;
@@ -543,8 +587,13 @@ std::unique_ptr<Kernel> build_average_pool(BuildContext& ctx) {
   const ValueInfo& x = ctx.input(0);
   PoolPlan p = pool_plan(ctx, x.shape, true);
   const bool include_pad = ctx.attrs().get_int("count_include_pad", 0) != 0;
+  if (x.layout == Layout::NHWC && (x.dtype != DType::Float32 || x.shape.size() != 4)) ctx.require_plain_layout();
   if (x.dtype == DType::Float32) {
     ctx.set_output(0, DType::Float32, pool_out_shape(p));
+    if (x.layout == Layout::NHWC) {
+      ctx.set_output_layout(0, Layout::NHWC);
+      return std::make_unique<AveragePoolNhwcFloat>(std::move(p), include_pad);
+    }
     return std::make_unique<AveragePoolFloat>(std::move(p), include_pad);
   }
   // Integer input: QLinearAveragePool with the input's own scale and zero point on both sides.
@@ -696,7 +745,11 @@ void register_pool(Registry& r) {
     max_pool.layout_aware = true;
     r.add(max_pool);
   }
-  r.add({"ai.onnx", "AveragePool", 1, 1000, build_average_pool});
+  {
+    OpDef avg{"ai.onnx", "AveragePool", 1, 1000, build_average_pool};
+    avg.layout_aware = true;
+    r.add(avg);
+  }
   r.add({"ai.onnx", "GlobalMaxPool", 1, 1000, build_global_max_pool});
   r.add({"ai.onnx", "GlobalAveragePool", 1, 1000, build_global_average_pool});
   r.add({"com.microsoft", "QLinearAveragePool", 1, 1000, build_qlinear_average_pool});

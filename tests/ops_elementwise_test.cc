@@ -931,6 +931,60 @@ TEST(Elementwise, NhwcInputsStayNhwcOnlyWhenElementwise) {
   }
 }
 
+
+// A float Pad of zeros on the spatial dims before an AveragePool becomes the pool's own padding,
+// counted (graph_passes.cc): the same floats as Pad then pool (QDQ float mode runs the graph as
+// written). Pads of another value, on the channels, negative, or not smaller than the kernel, and
+// a pool with pads of its own, are left as they are.
+TEST(Elementwise, PadBeforeAveragePoolFoldsOnlyWhenExact) {
+  struct Case {
+    std::vector<int64_t> pads;
+    float value;
+    std::vector<int64_t> pool_pads;
+    bool ceil;
+    bool folds;
+  };
+  const std::vector<Case> cases = {
+      {{0, 0, 1, 1, 0, 0, 1, 1}, 0.0f, {}, false, true},
+      {{0, 0, 2, 0, 0, 0, 1, 2}, 0.0f, {}, true, true},     // asymmetric, ceil_mode
+      {{0, 0, 1, 1, 0, 0, 1, 1}, -0.0f, {}, false, true},
+      {{0, 0, 1, 1, 0, 0, 1, 1}, 0.5f, {}, false, false},   // not zeros
+      {{0, 1, 1, 1, 0, 0, 1, 1}, 0.0f, {}, false, false},   // a channel pad
+      {{0, 0, -1, 1, 0, 0, 1, 1}, 0.0f, {}, false, false},  // a crop
+      {{0, 0, 3, 1, 0, 0, 1, 1}, 0.0f, {}, false, false},   // not smaller than the kernel
+      {{0, 0, 1, 1, 0, 0, 1, 1}, 0.0f, {1, 0, 0, 0}, false, false},  // the pool pads too
+  };
+  std::mt19937 g(5);
+  Tensor x(DType::Float32, {2, 5, 9, 11});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = std::uniform_real_distribution<float>(-2, 2)(g);
+  for (size_t k = 0; k < cases.size(); ++k) {
+    const Case& c = cases[k];
+    SCOPED_TRACE("case " + std::to_string(k));
+    ModelBuilder b;
+    b.opset("", 13);
+    b.input("x", DType::Float32, {2, 5, 9, 11});
+    b.initializer("pads", Tensor::from_vector<int64_t>({8}, c.pads));
+    b.initializer("value", Tensor::scalar<float>(c.value));
+    b.node("Pad", {"x", "pads", "value"}, {"p"});
+    Attributes a;
+    a.set("kernel_shape", std::vector<int64_t>{3, 3});
+    a.set("strides", std::vector<int64_t>{1, 2});
+    if (!c.pool_pads.empty()) a.set("pads", c.pool_pads);
+    if (c.ceil) a.set("ceil_mode", int64_t{1});
+    b.node("AveragePool", {"p"}, {"y"}, a);
+    b.output("y", DType::Float32);
+    const std::string path = b.save("pad_pool_" + std::to_string(k) + ".onnx");
+    const ModelSummary sum = Session::summarize(path);
+    const bool folded = std::any_of(sum.fusions.begin(), sum.fusions.end(),
+                                    [](const std::string& f) { return f.find("<- Pad") != std::string::npos; });
+    EXPECT_EQ(folded, c.folds);
+    SessionOptions as_written;
+    as_written.qdq = QdqMode::Float;
+    const auto want = Session(path, as_written).run({{"x", x}});
+    EXPECT_TRUE(tensors_equal(Session(path).run({{"x", x}}).at("y"), want.at("y")));
+  }
+}
+
 }  // namespace
 
 }  // namespace quint::test

@@ -500,6 +500,40 @@ TEST(Pool, RowSpansMatchScanOrderExactly) {
   }
 }
 
+// The float pool on NHWC input (inside a chain of fast convolutions): the same floats as the
+// per-output rule, summed in scan order in fl32, for both count modes and channel counts around
+// the vector widths.
+TEST(AveragePool, ChannelsLastFloatMatchesScanOrderExactly) {
+  for (int iter = 0; iter < 80; ++iter) {
+    PoolGeom g;
+    do {
+      g = random_geom(true);
+    } while (g.r != 2);
+    g.C = std::vector<int64_t>{1, 3, 4, 17, 64, 67}[static_cast<size_t>(iter % 6)];
+    g.resolve();
+    const bool include_pad = iter % 2;
+    SCOPED_TRACE("C=" + std::to_string(g.C) + " " + g.str() + (include_pad ? " count_include_pad" : ""));
+    Tensor x(DType::Float32, g.x_shape());
+    for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = std::uniform_real_distribution<float>(-3, 3)(rng());
+    Tensor want(DType::Float32, g.y_shape());
+    const int64_t plane_out = want.numel() / (g.N * g.C);
+    for (int64_t p = 0; p < g.N * g.C; ++p)
+      g.windows([&](int64_t o, const std::vector<int64_t>& taps, int64_t padded) {
+        float sum = 0;
+        for (int64_t tp : taps) sum = sum + x.data<float>()[p * g.in_size() + tp];
+        want.data<float>()[p * plane_out + o] = sum / static_cast<float>(include_pad ? padded : static_cast<int64_t>(taps.size()));
+      });
+    OpRun r = op("AveragePool", 19);
+    r.attrs = g.attrs();
+    r.attrs.set("count_include_pad", int64_t{include_pad});
+    OpInput in = dyn(x);
+    in.nhwc = true;
+    r.inputs = {in};
+    r.threads = 1 + iter % 2;
+    EXPECT_TRUE(tensors_equal(run_op(r)[0], want));
+  }
+}
+
 TEST(AveragePool, Errors) {
   OpRun r = op("AveragePool", 19);
   r.attrs.set("kernel_shape", std::vector<int64_t>{3, 3});

@@ -312,6 +312,7 @@ class QdqFuser {
       if (m.unit && m.reason.empty()) fg_.refresh();
     }
     remove_dq_q_pairs();
+    fuse_pads_into_average_pools();
     fg_.compact();
     return report_;
   }
@@ -847,6 +848,70 @@ class QdqFuser {
       q.inputs[0] = n.inputs[0];
       relu_folded_[&q] = n.op_type;
       fg_.kill(static_cast<int>(ni));
+      fg_.refresh();
+    }
+  }
+
+  // A float Pad of zeros on the spatial dims only, read by nothing but an AveragePool without
+  // pads of its own, is that pool with the pads and count_include_pad = 1 (what torch exports for
+  // avg_pool2d(padding=p), as in Inception v3): the zeros add nothing to a window's sum (x + 0 is
+  // x exactly, and the sum starts at +0), and the taps inside the padded extent are the taps of
+  // the padded tensor, so every output is the same float; the pool then reads its (NHWC) input
+  // directly, without a padded copy. Not a QDQ fusion (ONNX Runtime's PadFusion leaves average
+  // pools alone; the unit around it stays float either way); done here, after the QDQ units are
+  // settled, so that DequantizeLinear → AveragePool → QuantizeLinear is not fused afterwards.
+  void fuse_pads_into_average_pools() {
+    Graph& g = fg_.g();
+    for (size_t ni = 0; ni < g.nodes.size(); ++ni) {
+      Node& pool = g.nodes[ni];
+      if (fg_.dead(static_cast<int>(ni)) || pool.domain != "ai.onnx" || pool.op_type != "AveragePool" ||
+          pool.inputs.empty() || pool.inputs[0] < 0 || !pool.attrs.has("kernel_shape"))
+        continue;
+      const int mid = pool.inputs[0];
+      Node* pad = fg_.producer(mid);
+      if (!pad || pad->domain != "ai.onnx" || pad->op_type != "Pad" || pad->inputs.empty() || pad->inputs[0] < 0 ||
+          fg_.graph_output(mid) || fg_.consumers(mid).size() != 1 || pad->attrs.get_string("mode", "constant") != "constant")
+        continue;
+      // Only on a float input: integer zeros are not the zero point.
+      const Node* src = fg_.producer(pad->inputs[0]);
+      if (!is_dq(src) && g.values[static_cast<size_t>(pad->inputs[0])].dtype != DType::Float32) continue;
+      std::vector<int64_t> pads;
+      float value = 0;
+      if (pad->opset < 11) {
+        pads = pad->attrs.get_ints("pads");
+        value = pad->attrs.get_float("value", 0.0f);
+      } else {
+        if (pad->inputs.size() > 3) continue;  // axes (opset 18)
+        const Tensor* p = pad->inputs.size() > 1 ? fg_.cst(pad->inputs[1]) : nullptr;
+        if (!p || p->dtype() != DType::Int64) continue;
+        pads.assign(p->values<int64_t>().begin(), p->values<int64_t>().end());
+        if (pad->inputs.size() > 2 && pad->inputs[2] >= 0) {
+          const Tensor* v = fg_.cst(pad->inputs[2]);
+          if (!v || v->dtype() != DType::Float32 || v->numel() != 1) continue;
+          value = v->values<float>()[0];
+        }
+      }
+      const std::vector<int64_t> kernel = pool.attrs.get_ints("kernel_shape");
+      const size_t r = kernel.size();
+      if (value != 0.0f || pads.size() != 2 * (r + 2) || pads[0] || pads[1] || pads[r + 2] || pads[r + 3]) continue;
+      if (pool.attrs.get_string("auto_pad", "NOTSET") != "NOTSET") continue;
+      const std::vector<int64_t> own = pool.attrs.get_ints("pads");
+      if (std::any_of(own.begin(), own.end(), [](int64_t v) { return v != 0; })) continue;
+      std::vector<int64_t> merged(2 * r);
+      bool ok = true;
+      for (size_t i = 0; i < r; ++i) {
+        merged[i] = pads[i + 2];
+        merged[i + r] = pads[i + r + 4];
+        // Pads must stay smaller than the kernel (ONNX Runtime's rule, which quint's pools keep).
+        ok = ok && merged[i] >= 0 && merged[i + r] >= 0 && merged[i] < kernel[i] && merged[i + r] < kernel[i];
+      }
+      if (!ok) continue;
+      pool.inputs[0] = pad->inputs[0];
+      pool.attrs.set("pads", merged);
+      pool.attrs.set("count_include_pad", int64_t{1});
+      report_.fused.push_back("AveragePool '" + pool.label() + "' <- Pad '" + pad->label() +
+                              "' (its zeros as the pool's padding, counted)");
+      fg_.kill(g.values[static_cast<size_t>(mid)].producer);
       fg_.refresh();
     }
   }
