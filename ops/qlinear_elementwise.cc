@@ -9,6 +9,7 @@
 #include <climits>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <vector>
@@ -16,7 +17,9 @@
 #include "arith/requant.h"
 #include "common.h"
 #include "explain_qops.h"
+#include "explain_util.h"
 #include "register.h"
+#include "x86/lookup.h"
 #include "x86/qadd.h"
 
 namespace quint::ops {
@@ -547,9 +550,79 @@ std::unique_ptr<Kernel> build_qlinear_softmax(BuildContext& ctx) {
                                                 yq.zero_point[0]);
 }
 
+// ---- quint TableLookup --------------------------------------------------------------------------
+// y = table[x] for an 8-bit x (the table indexed by the raw byte: int8 −128 is entry 128) with 256
+// constant entries of the output type; optional y_scale and y_zero_point give the output its
+// quantization. Internal: the planner's lookup-table fusion writes it for a DequantizeLinear →
+// float element-wise chain → QuantizeLinear (graph_passes.cc), with the table computed by the
+// chain's own kernels. Element-wise, so it works in its input's layout.
+class TableLookupKernel final : public Kernel {
+ public:
+  TableLookupKernel(std::array<uint8_t, 256> table, x86::LookupKernel fast) : table_(table), fast_(fast) {}
+  void run(const RunContext& ctx) const override {
+    const auto* x = static_cast<const uint8_t*>(ctx.in(0).raw());
+    auto* y = static_cast<uint8_t*>(ctx.out(0).raw());
+    ctx.parallel->parallel_for(ctx.in(0).numel(), 32768, [&](int64_t b, int64_t e) {
+      if (fast_) return fast_(x + b, e - b, table_.data(), y + b);
+      for (int64_t i = b; i < e; ++i) y[i] = table_[x[i]];
+    });
+  }
+
+ private:
+  std::array<uint8_t, 256> table_;
+  x86::LookupKernel fast_;
+};
+
+std::unique_ptr<Kernel> build_table_lookup(BuildContext& ctx) {
+  ctx.expect_inputs(2, 4);
+  ctx.expect_dtype(0, {DType::UInt8, DType::Int8}, "X");
+  ctx.expect_dtype(1, {DType::UInt8, DType::Int8}, "table");
+  const Tensor* table = ctx.input(1).constant;
+  if (!table) fail("the table must be a constant");
+  if (table->numel() != 256) fail("the table must have 256 entries, has ", table->numel());
+  const DType t = table->dtype();
+  QuantParams q;
+  if (ctx.has_input(2)) q = to_quant_params(read_quant_input(ctx, 2, 3, 0, "y", ctx.has_input(3) ? t : DType::Undefined));
+  ctx.set_output(0, t, ctx.input(0).shape, q);
+  if (ctx.input(0).layout == Layout::NHWC) ctx.set_output_layout(0, Layout::NHWC);
+  std::array<uint8_t, 256> entries;
+  std::memcpy(entries.data(), table->raw(), 256);
+  return std::make_unique<TableLookupKernel>(entries, x86::lookup_kernel(x86::resolve_isa(ctx.options().isa)));
+}
+
+// One element: its input byte and the table entry (the same under every arithmetic: the chain
+// the table was made of is float, computed as ONNX Runtime does).
+Explanation explain_table_lookup(const ExplainContext& ec) {
+  ExplainBuild eb(ec);
+  build_table_lookup(eb.ctx());
+  const Tensor& x = *ec.inputs[0];
+  const Tensor& table = *ec.inputs[1];
+  const int64_t off = checked_offset(ec.index, x.shape());
+  const uint8_t raw = static_cast<const uint8_t*>(x.raw())[off];
+  const int64_t y = table.as_int64(raw);
+  Explanation e;
+  e.op_type = "TableLookup";
+  e.node = ec.node.name;
+  e.index = ec.index;
+  e.details.push_back(cat("x", fmt_index(ec.index), " = ", x.as_int64(off), " (", dtype_name(x.dtype()), "): table entry ",
+                          static_cast<int>(raw)));
+  e.details.push_back("the table holds, for each input byte, the integer of the DequantizeLinear -> float element-wise "
+                      "operators -> QuantizeLinear chain it replaces (quint info lists the chain; --qdq float runs it "
+                      "node by node)");
+  for (Arith a : {Arith::Onnx, Arith::OneDnn, Arith::Qnnpack, Arith::Fbgemm})
+    e.schemes.push_back({a, {{"table entry", cat("table[", static_cast<int>(raw), "]"), cat(y)}}, y, static_cast<double>(y), ""});
+  return e;
+}
+
 }  // namespace
 
 void register_qlinear_elementwise(Registry& r) {
+  {
+    OpDef lookup{"quint", "TableLookup", 1, 1000, build_table_lookup};
+    lookup.layout_aware = true;
+    lookup.explain = explain_table_lookup;
+    r.add(lookup);
+  }
   {
     OpDef add{"com.microsoft", "QLinearAdd", 1, 1000, build_qlinear_binary<BinaryKind::Add>};
     add.layout_aware = true;

@@ -43,6 +43,12 @@ Attributes attr(const std::string& k, AttributeValue v) {
 
 TEST(OpSchema, EveryRegisteredOperatorHasASchema) {
   for (const ops::OpDef& d : ops::Registry::builtin().all()) {
+    // quint's own operators (written by its graph passes; no ONNX schema exists): their build
+    // functions check everything.
+    if (d.domain == "quint") {
+      EXPECT_EQ(d.op_type, "TableLookup");
+      continue;
+    }
     const OpSchema* s = find_op_schema(d.domain, d.op_type, d.min_opset);
     EXPECT_NE(s, nullptr) << d.domain << " " << d.op_type << " at opset " << d.min_opset;
     if (s) {

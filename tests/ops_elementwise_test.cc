@@ -985,6 +985,85 @@ TEST(Elementwise, PadBeforeAveragePoolFoldsOnlyWhenExact) {
   }
 }
 
+
+// DequantizeLinear → float element-wise chain → QuantizeLinear becomes quint.TableLookup
+// (graph_passes.cc) with the chain's own integers: on every byte value, uint8 and int8, the
+// fused model gives what the graph as written gives (QDQ float mode), and only the chains that
+// qualify are fused: a non-scalar constant, or an intermediate value read elsewhere, keeps the
+// chain as it is.
+TEST(Elementwise, FloatChainsBetweenDqAndQBecomeExactTables) {
+  for (DType t : {DType::UInt8, DType::Int8}) {
+    SCOPED_TRACE(dtype_name(t));
+    auto zp = [&](int v) { return t == DType::Int8 ? Tensor::scalar<int8_t>(static_cast<int8_t>(v - 128)) : Tensor::scalar<uint8_t>(static_cast<uint8_t>(v)); };
+    Tensor x(t, {2, 3, 8, 16});  // every byte value, twice
+    for (int64_t i = 0; i < x.numel(); ++i) static_cast<uint8_t*>(x.raw())[i] = static_cast<uint8_t>(i * 7);
+    ModelBuilder b;
+    b.opset("", 13);
+    b.input("x", t, {2, 3, 8, 16});
+    b.initializer("s", Tensor::scalar<float>(0.0625f)).initializer("z", zp(131));
+    b.initializer("os", Tensor::scalar<float>(0.03f)).initializer("oz", zp(20));
+    b.initializer("three", Tensor::scalar<float>(3.0f)).initializer("lo", Tensor::scalar<float>(-1.0f));
+    b.initializer("hi", Tensor::scalar<float>(2.5f)).initializer("vec", Tensor::from_vector<float>({3, 1, 1}, {1, 2, 3}));
+    b.node("DequantizeLinear", {"x", "s", "z"}, {"d"});
+    Attributes hs;
+    hs.set("alpha", 1.0f / 6.0f);
+    b.node("HardSigmoid", {"d"}, {"h"}, hs);                                         // hard-swish
+    b.node("Mul", {"d", "h"}, {"m"});
+    b.node("QuantizeLinear", {"m", "os", "oz"}, {"y1"});
+    b.node("Sigmoid", {"d"}, {"sg"});                                                // SiLU
+    b.node("Mul", {"sg", "d"}, {"silu"});
+    b.node("QuantizeLinear", {"silu", "os", "oz"}, {"y2"});
+    b.node("Add", {"d", "three"}, {"a3"});                                           // clip and divide
+    b.node("Clip", {"a3", "lo", "hi"}, {"c"});
+    b.node("Div", {"c", "three"}, {"dv"});
+    b.node("QuantizeLinear", {"dv", "os", "oz"}, {"y3"});
+    b.node("Mul", {"d", "vec"}, {"mv"});                                             // not: a per-channel constant
+    b.node("QuantizeLinear", {"mv", "os", "oz"}, {"y4"});
+    b.node("Tanh", {"d"}, {"th"});                                                   // not: th is an output too
+    b.node("QuantizeLinear", {"th", "os", "oz"}, {"y5"});
+    for (const char* o : {"y1", "y2", "y3", "y4", "y5"}) b.output(o, t);
+    b.output("th", DType::Float32);
+    const std::string path = b.save(std::string("tables_") + dtype_name(t) + ".onnx");
+    const ModelSummary sum = Session::summarize(path);
+    int tables = 0;
+    for (const auto& f : sum.fusions) tables += f.rfind("TableLookup", 0) == 0;
+    EXPECT_EQ(tables, 3);
+    SessionOptions as_written;
+    as_written.qdq = QdqMode::Float;
+    const auto want = Session(path, as_written).run({{"x", x}});
+    for (const char* isa : {"auto", "ref"}) {
+      SessionOptions so;
+      so.isa = isa;
+      const auto got = Session(path, so).run({{"x", x}});
+      for (const auto& [name, v] : want) EXPECT_TRUE(tensors_equal(got.at(name), v)) << name << " isa " << isa;
+    }
+  }
+}
+
+// The table kernel (AVX-512 VBMI where present) on lengths around its 64-byte blocks.
+TEST(Elementwise, TableLookupKernelLengthsAndTails) {
+  Tensor table(DType::Int8, {256});
+  for (int i = 0; i < 256; ++i) table.data<int8_t>()[i] = static_cast<int8_t>((i * 37 + 11) % 256 - 128);
+  for (int64_t n : {1, 2, 63, 64, 65, 127, 128, 200, 1000, 40000}) {
+    Tensor x(DType::UInt8, {n});
+    for (int64_t i = 0; i < n; ++i) x.data<uint8_t>()[i] = static_cast<uint8_t>(i * 13 + 5);
+    for (const char* isa : {"auto", "ref"})
+      for (int threads : {1, 2}) {
+        OpRun r;
+        r.op_type = "TableLookup";
+        r.domain = "quint";
+        r.opset = 1;
+        r.inputs = {dyn(x), cst(table)};
+        r.options.isa = isa;
+        r.threads = threads;
+        const Tensor y = run_op(r).at(0);
+        ASSERT_EQ(y.dtype(), DType::Int8);
+        for (int64_t i = 0; i < n; ++i)
+          ASSERT_EQ(y.data<int8_t>()[i], table.data<int8_t>()[x.data<uint8_t>()[i]]) << "n " << n << " at " << i << " isa " << isa;
+      }
+  }
+}
+
 }  // namespace
 
 }  // namespace quint::test

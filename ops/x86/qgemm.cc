@@ -5,6 +5,7 @@
 
 #include "dwconv.h"
 #include "interleave.h"
+#include "lookup.h"
 #include "maxpool.h"
 #include "qadd.h"
 #include "quantize.h"
@@ -72,6 +73,10 @@ QuantizeKernel quantize_kernel(Isa isa) {
 
 Interleave3Kernel interleave3_kernel(Isa isa) {
   return isa == Isa::Avx512Vnni && cpu_features().avx512vbmi ? interleave3_avx512vbmi : nullptr;
+}
+
+LookupKernel lookup_kernel(Isa isa) {
+  return isa == Isa::Avx512Vnni && cpu_features().avx512vbmi ? lookup_avx512vbmi : nullptr;
 }
 
 MaxPoolRowKernel max_pool_row_kernel(Isa isa) { return isa == Isa::Avx512Vnni ? max_pool_row_avx512 : nullptr; }

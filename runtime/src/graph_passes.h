@@ -30,4 +30,11 @@ struct FusionReport {
 
 FusionReport fuse_qdq(Graph& g);
 
+// A per-tensor DequantizeLinear of an 8-bit tensor, then float element-wise operators on its
+// output and constant scalars only (hard-swish, SiLU, GELU's pieces ...), then a per-tensor
+// QuantizeLinear: every output is a function of one input byte, so the chain becomes
+// quint.TableLookup with the 256 results the chain's own kernels give (the same integers, one
+// table read per element instead of four float passes). Returns one line per table.
+std::vector<std::string> fuse_lookup_tables(Graph& g, const ops::KernelOptions& options);
+
 }  // namespace quint::runtime
