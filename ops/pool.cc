@@ -444,10 +444,13 @@ class AveragePoolFloat final : public Kernel {
 // Float AveragePool on an NHWC value (element-wise operators after a fast convolution keep it
 // NHWC): per output pixel the channel rows of its valid taps summed in scan order from +0, then
 // divided by the count, for all channels at once; the same floats as AveragePoolFloat.
-void add_into(float* __restrict out, const float* __restrict row, int64_t n) {
+// Compiled for AVX-512, AVX2 and the baseline, chosen at load (the same floats on each: one
+// addition or division per element, never contracted).
+__attribute__((target_clones("avx512f", "avx2", "default"))) void add_into(float* __restrict out,
+                                                                           const float* __restrict row, int64_t n) {
   for (int64_t c = 0; c < n; ++c) out[c] = out[c] + row[c];
 }
-void divide(float* __restrict out, float d, int64_t n) {
+__attribute__((target_clones("avx512f", "avx2", "default"))) void divide(float* __restrict out, float d, int64_t n) {
   for (int64_t c = 0; c < n; ++c) out[c] = out[c] / d;
 }
 

@@ -362,8 +362,9 @@ std::unique_ptr<Kernel> build_qlinear_global_avg_pool(BuildContext& ctx) {
 
 class QLinearConcatKernel final : public Kernel {
  public:
-  QLinearConcatKernel(std::vector<int64_t> sizes, int64_t outer, std::vector<std::vector<uint8_t>> tables)
-      : sizes_(std::move(sizes)), outer_(outer), tables_(std::move(tables)) {}
+  QLinearConcatKernel(std::vector<int64_t> sizes, int64_t outer, std::vector<std::vector<uint8_t>> tables,
+                      x86::LookupKernel lookup)
+      : sizes_(std::move(sizes)), outer_(outer), tables_(std::move(tables)), lookup_(lookup) {}
 
   void run(const RunContext& ctx) const override {
     auto* y = static_cast<uint8_t*>(ctx.out(0).raw());
@@ -379,6 +380,8 @@ class QLinearConcatKernel final : public Kernel {
         uint8_t* dst = y + o * total + col;
         if (table.empty()) {
           std::copy(src, src + len, dst);
+        } else if (lookup_) {
+          lookup_(src, len, table.data(), dst);
         } else {
           for (int64_t i = 0; i < len; ++i) dst[i] = table[src[i]];
         }
@@ -391,6 +394,7 @@ class QLinearConcatKernel final : public Kernel {
   std::vector<int64_t> sizes_;  // elements per outer index, per input
   int64_t outer_;
   std::vector<std::vector<uint8_t>> tables_;  // indexed by the raw byte; empty: plain copy
+  x86::LookupKernel lookup_;                  // nullptr: the scalar loop
 };
 
 std::unique_ptr<Kernel> build_qlinear_concat(BuildContext& ctx) {
@@ -450,7 +454,8 @@ std::unique_ptr<Kernel> build_qlinear_concat(BuildContext& ctx) {
     for (size_t k = 2; k < ctx.num_inputs(); k += 3) sizes.push_back(ctx.input(k).shape[1]);
     ctx.set_output_layout(0, Layout::NHWC);
   }
-  return std::make_unique<QLinearConcatKernel>(sizes, outer, std::move(tables));
+  return std::make_unique<QLinearConcatKernel>(sizes, outer, std::move(tables),
+                                               x86::lookup_kernel(x86::resolve_isa(ctx.options().isa)));
 }
 
 // QLinearSoftmax as ONNX Runtime 1.30 computes it (measured bit for bit; its published source
