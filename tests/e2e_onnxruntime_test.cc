@@ -45,6 +45,18 @@ Comparison compare_all(const std::map<std::string, Tensor>& ort, const std::map<
   return c;
 }
 
+// Every 8-bit tensor of quint's run and the output "output", against ONNX Runtime (level all)
+// computing the same names on the same input (saved as `input_file`).
+Comparison compare_8bit_with_ort(const Session& s, const std::string& model, const Tensor& x,
+                                 const std::string& input_file) {
+  auto ours = quint_tensors(s, {{"input", x}});
+  std::string names;
+  for (const auto& [name, t] : ours)
+    if (is_quant8(t.dtype())) names += (names.empty() ? "" : ",") + name;
+  names += ",output";
+  return compare_all(run_ort(model, {{"input", input_file}}, names, "all"), ours);
+}
+
 std::vector<std::string> isas_to_test() {
   std::vector<std::string> v = {"ref"};
   if (ops::x86::best_isa() != ops::x86::Isa::Ref) v.push_back(ops::x86::isa_name(ops::x86::best_isa()));
@@ -103,13 +115,7 @@ TEST(OnnxRuntimeE2E, ResNet50QdqFusedEqualsOrtAll) {
     SessionOptions so;
     so.isa = isa;
     Session s(model, so);
-    auto ours = quint_tensors(s, {{"input", x}});
-    std::string names;
-    for (const auto& [name, t] : ours)
-      if (is_quant8(t.dtype())) names += (names.empty() ? "" : ",") + name;
-    names += ",output";
-    const auto ort = run_ort(model, {{"input", input}}, names, "all");
-    Comparison c = compare_all(ort, ours);
+    Comparison c = compare_8bit_with_ort(s, model, x, input);
     EXPECT_GE(c.compared, 75);
     for (const auto& m : c.mismatches) ADD_FAILURE() << m;
   }
@@ -140,18 +146,12 @@ TEST(OnnxRuntimeE2E, QdqMobileNetV3AndInceptionBlocksEqualOrtAll) {
       so.isa = isa;
       so.threads = threads;
       Session s(model, so);
-      auto ours = quint_tensors(s, {{"input", x}});
-      std::string names;
-      for (const auto& [name, t] : ours)
-        if (is_quant8(t.dtype())) names += (names.empty() ? "" : ",") + name;
-      names += ",output";
-      const auto ort = run_ort(model, {{"input", input}}, names, "all");
-      Comparison c = compare_all(ort, ours);
+      Comparison c = compare_8bit_with_ort(s, model, x, input);
       EXPECT_GE(c.compared, 20);
       for (const auto& m : c.mismatches) ADD_FAILURE() << m;
-      // An unobserved run (no observer: the path `quint run` and `quint bench` take) gives the same output.
-      const auto plain = s.run({{"input", x}});
-      EXPECT_TRUE(tensors_equal(plain.at("output"), ort.at("output")));
+      // An unobserved run (no observer: the path `quint run` and `quint bench` take) gives the
+      // same output as an observed one (whose output was just compared).
+      EXPECT_TRUE(tensors_equal(s.run({{"input", x}}).at("output"), quint_tensors(s, {{"input", x}}).at("output")));
     }
 }
 

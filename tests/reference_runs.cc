@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -62,24 +63,33 @@ std::map<std::string, Tensor> quint_tensors(const Session& s, const std::map<std
   return c.tensors;
 }
 
-std::string resnet50_dir() {
-  const std::string py = python_with("torch, torchvision, onnx");
-  if (py.empty()) return "";
-  const fs::path dir = fs::path(binary_dir()) / "test-models" / "resnet50";
+namespace {
+// Runs `cmd` (with `py`) once per build folder to make `files` in `dir`; a file lock serialises
+// concurrent test processes. Fails with the command's log when it fails.
+void export_once(const fs::path& dir, const std::vector<std::string>& files, const std::string& cmd, const char* what) {
   fs::create_directories(dir);
   const std::string lock_path = (dir / ".lock").string();
   int fd = ::open(lock_path.c_str(), O_CREAT | O_RDWR, 0644);
   if (fd < 0) fail("cannot open ", lock_path);
   ::flock(fd, LOCK_EX);
   std::string err;
-  if (!fs::exists(dir / "resnet50_qop.onnx") || !fs::exists(dir / "resnet50_qdq.onnx")) {
+  if (!std::all_of(files.begin(), files.end(), [&](const std::string& f) { return fs::exists(dir / f); })) {
     std::string log;
-    const std::string cmd = py + " '" + source_dir() + "/models/export_resnet50.py' --out-dir '" + dir.string() + "'";
-    if (run_command(cmd, &log) != 0) err = "export_resnet50.py failed: " + log;
+    if (run_command(cmd, &log) != 0) err = std::string(what) + " failed: " + log;
   }
   ::flock(fd, LOCK_UN);
   ::close(fd);
   if (!err.empty()) fail(err);
+}
+}  // namespace
+
+std::string resnet50_dir() {
+  const std::string py = python_with("torch, torchvision, onnx");
+  if (py.empty()) return "";
+  const fs::path dir = fs::path(binary_dir()) / "test-models" / "resnet50";
+  export_once(dir, {"resnet50_qop.onnx", "resnet50_qdq.onnx"},
+              py + " '" + source_dir() + "/models/export_resnet50.py' --out-dir '" + dir.string() + "'",
+              "export_resnet50.py");
   return dir.string();
 }
 
@@ -87,21 +97,10 @@ std::string qdq_blocks_model() {
   const std::string py = python_with("torch, onnx");
   if (py.empty()) return "";
   const fs::path dir = fs::path(binary_dir()) / "test-models" / "qdq-blocks";
-  fs::create_directories(dir);
   const fs::path model = dir / "blocks.onnx";
-  const std::string lock_path = (dir / ".lock").string();
-  int fd = ::open(lock_path.c_str(), O_CREAT | O_RDWR, 0644);
-  if (fd < 0) fail("cannot open ", lock_path);
-  ::flock(fd, LOCK_EX);
-  std::string err;
-  if (!fs::exists(model)) {
-    std::string log;
-    const std::string cmd = py + " '" + source_dir() + "/tests/scripts/export_qdq_blocks.py' '" + model.string() + "'";
-    if (run_command(cmd, &log) != 0) err = "export_qdq_blocks.py failed: " + log;
-  }
-  ::flock(fd, LOCK_UN);
-  ::close(fd);
-  if (!err.empty()) fail(err);
+  export_once(dir, {"blocks.onnx"},
+              py + " '" + source_dir() + "/tests/scripts/export_qdq_blocks.py' '" + model.string() + "'",
+              "export_qdq_blocks.py");
   return model.string();
 }
 
