@@ -64,6 +64,21 @@ class FastQConv final : public Kernel {
       init_depthwise(p, dw);
       return;
     }
+    // Groups narrower than the kernel's NR columns (ResNeXt's 8 and 16 channels per group) are
+    // packed several to a group: m groups become one of m·Cg input and m·Mg output channels with
+    // block-diagonal weights, the entries between groups at their output channel's weight zero
+    // point, so that (w − w_zp) is 0 there and every sum is the grouped one, exactly. The same
+    // multiply-adds as one mostly empty block per group, but one call, tap list and epilogue
+    // for m groups, and m times the bytes per tap. m divides the group count.
+    orig_cg_ = cg_;
+    orig_mg_ = mg_;
+    if (group_ > 1 && cg_ % g_.k_unit == 0 && mg_ < g_.nr) {
+      int64_t m = g_.nr / mg_;
+      while (group_ % m != 0) --m;
+      group_ /= m;
+      cg_ *= m;
+      mg_ *= m;
+    }
     const int64_t k_real = taps_total_ * cg_;
     auto round_up = [&](int64_t v) { return (v + g_.k_unit - 1) / g_.k_unit * g_.k_unit; };
     if (cg_ % g_.k_unit == 0) {
@@ -109,7 +124,13 @@ class FastQConv final : public Kernel {
         for (int j = 0; j < ncols; ++j) {
           const int64_t mch = grp * mg_ + nb * g_.nr + j;  // output channel
           const int32_t wz = p.w_zp[static_cast<size_t>(mch)] - (w_unsigned ? 128 : 0);
-          const int64_t wsum = reorder_channel(w_u8, w_s8, mch, row.data() + j * kpad_);
+          int8_t* dst = row.data() + j * kpad_;
+          int64_t wsum = 0;
+          if (cg_ != orig_cg_) {  // merged groups: the other groups' entries at the zero point
+            std::fill(dst, dst + kpad_, static_cast<int8_t>(wz));
+            wsum = (k_real - taps_total_ * orig_cg_) * wz;
+          }
+          wsum += reorder_channel(w_u8, w_s8, mch, dst);
           const size_t slot = static_cast<size_t>((grp * nblocks_ + nb) * g_.nr + j);
           const int64_t folded = static_cast<int64_t>(p.requant.int_bias(mch)) + k_real * x_zp_ * wz - x_zp_ * wsum;
           bias_[slot] = static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(folded)));
@@ -157,12 +178,15 @@ class FastQConv final : public Kernel {
   // tap's Cg values are written contiguously (read with a stride of the tap count: contiguous
   // for 1×1 kernels, where the loop vectorizes). Bounds are read into locals first: int8 stores
   // may alias any member, which would keep the loop scalar.
+  // With merged groups, the channel's own group's entries only, at that group's place in each
+  // tap's segment.
   int64_t reorder_channel(const uint8_t* w_u8, const int8_t* w_s8, int64_t mch, int8_t* __restrict dst) const {
-    const int64_t cg = cg_, taps = taps_total_, kw = kw_, kseg = kseg_;
+    const int64_t cg = orig_cg_, seg = cg_, taps = taps_total_, kw = kw_, kseg = kseg_;
+    const int64_t place = (mch % mg_) / orig_mg_ * orig_cg_;
     const bool padded_rows = path_ == Path::PaddedRows;
     int64_t sum = 0;
     for (int64_t t = 0; t < taps; ++t) {
-      int8_t* __restrict d = dst + (padded_rows ? (t / kw) * kseg + (t % kw) * cg : t * cg);
+      int8_t* __restrict d = dst + place + (padded_rows ? (t / kw) * kseg + (t % kw) * cg : t * seg);
       const int64_t src = mch * cg * taps + t;
       sum += w_u8 ? copy_to_int8(w_u8 + src, taps, cg, d) : copy_to_int8(w_s8 + src, taps, cg, d);
     }
@@ -551,6 +575,7 @@ class FastQConv final : public Kernel {
   x86::Interleave3Kernel interleave3_;  // nullptr: the scalar loop
   bool input_nhwc_;
   int64_t batch_, c_, m_, group_, cg_, mg_, h_, w_, oh_, ow_, kh_, kw_, sh_, sw_, dh_, dw_, ph_, pw_;
+  int64_t orig_cg_ = 0, orig_mg_ = 0;  // the model's channels per group (group_, cg_, mg_: merged)
   int64_t macs_;
   bool x_signed_, out_signed_;
   int32_t x_zp_;

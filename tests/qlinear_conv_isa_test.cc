@@ -140,6 +140,33 @@ TEST(QLinearConvIsa, RandomShapesMatchReference) {
   }
 }
 
+// Groups narrower than a 32-column block are packed several to a block-diagonal block (the
+// entries between groups at the weight zero point): ResNeXt's 32 groups of 8 and 16 of 16
+// channels, group counts the packing factor does not divide, uneven output widths, nonzero and
+// per-channel weight zero points, uint8 weights.
+TEST(QLinearConvIsa, NarrowGroupsPackedTogetherMatchReference) {
+  struct G {
+    int64_t group, cg, mg;
+  };
+  const std::vector<G> shapes = {{32, 8, 8}, {16, 16, 16}, {12, 4, 5}, {6, 8, 3}, {8, 4, 12}, {5, 8, 8}, {3, 12, 20}};
+  uint32_t seed = 500;
+  for (const G& gs : shapes)
+    for (int variant = 0; variant < 4; ++variant) {
+      ConvCase cc;
+      cc.group = gs.group;
+      cc.c = gs.group * gs.cg;
+      cc.m = gs.group * gs.mg;
+      cc.h = cc.w = variant % 2 ? 7 : 10;
+      cc.stride = variant == 3 ? 2 : 1;
+      cc.pad = 1;
+      cc.wt = variant == 2 ? DType::UInt8 : DType::Int8;
+      cc.per_channel = variant != 1;
+      cc.wzp_nonzero = variant >= 1;
+      cc.threads = 1 + variant % 2;
+      expect_all_isas_match(cc, seed++);
+    }
+}
+
 TEST(QLinearConvIsa, SaturatingExtremesAreExact) {
   // 255 × −128 and 255 × 127 everywhere: int16 pair sums would overflow.
   for (auto fill : {ConvCase::Fill::Max, ConvCase::Fill::Min}) {
