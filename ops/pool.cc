@@ -268,24 +268,21 @@ class MaxPoolKernel final : public Kernel {
             else span_step(yr, s, g.stride[2], b - a, [](T y, T v) { return v > y ? v : y; });
           });
         };
-        auto visit = [&](auto&& walk) {
-          walk(
-            p_, [&](int64_t) { best_pos = -1; },
-            [&](int64_t id, int64_t ih, int64_t iw) {
-              const int64_t pos = id * in_hw + ih * g.in[2] + iw;
-              const T v = xp[pos];
-              if (best_pos < 0 || v > best) {
-                best = v;
-                best_pos = column_major_ ? id + ih * g.in[0] + iw * g.in[0] * g.in[1] : pos;
-              }
-            },
-            [&](int64_t o, int64_t, int64_t) {
-              yp[o] = best_pos < 0 ? std::numeric_limits<T>::lowest() : best;
-              if (ip) ip[o] = best_pos < 0 ? -1 : t * g.in_size() + best_pos;
-            });
+        auto begin = [&](int64_t) { best_pos = -1; };
+        auto tap = [&](int64_t id, int64_t ih, int64_t iw) {
+          const int64_t pos = id * in_hw + ih * g.in[2] + iw;
+          const T v = xp[pos];
+          if (best_pos < 0 || v > best) {
+            best = v;
+            best_pos = column_major_ ? id + ih * g.in[0] + iw * g.in[0] * g.in[1] : pos;
+          }
         };
-        if (ip) visit([](auto&&... a) { for_each_window(a...); });
-        else visit([&](auto&&... a) { for_each_window_rows(a..., rows); });
+        auto end = [&](int64_t o, int64_t, int64_t) {
+          yp[o] = best_pos < 0 ? std::numeric_limits<T>::lowest() : best;
+          if (ip) ip[o] = best_pos < 0 ? -1 : t * g.in_size() + best_pos;
+        };
+        if (ip) for_each_window(p_, begin, tap, end);
+        else for_each_window_rows(p_, begin, tap, end, rows);
       }
     });
   }

@@ -108,15 +108,17 @@ class FastQAddKernel final : public Kernel {
 };
 
 // QLinearMul on the ISA's vector kernel (x86/qadd.h) for operands of one shape (in whatever
-// layout they share) and for a per-channel operand [1 or N, C, 1, 1] over an NHWC image
-// [N, C, H, W] (MobileNetV3's squeeze-and-excitation scale), whose memory is the same in
-// either layout: one vector of C repeated over every pixel. The product is symmetric (the
-// operands may swap roles exactly: fl32(A_s·B_s) commutes), so either may be the small one.
+// layout they share) and for a per-channel operand [1 or N, C, 1, 1] (MobileNetV3's
+// squeeze-and-excitation scale; its memory is the same in either layout) over an image
+// [N, C, H, W]: NHWC, one vector of C repeated over every pixel; NCHW, one value per plane. The
+// product is symmetric (the operands may swap roles exactly: fl32(A_s·B_s) commutes), so either
+// may be the small one.
 class FastQMulKernel final : public Kernel {
  public:
   FastQMulKernel(x86::QMulKernel k, x86::QMulArgs args, bool swap, int64_t images, int64_t pixels, int64_t channels,
-                 bool nhwc)
-      : k_(k), args_(args), swap_(swap), nhwc_(nhwc), images_(images), pixels_(pixels), channels_(channels) {}
+                 bool nhwc, bool per_image)
+      : k_(k), args_(args), swap_(swap), nhwc_(nhwc), per_image_(per_image), images_(images), pixels_(pixels),
+        channels_(channels) {}
   void run(const RunContext& ctx) const override {
     const auto* big = static_cast<const uint8_t*>(ctx.in(swap_ ? 3 : 0).raw());
     const auto* small = static_cast<const uint8_t*>(ctx.in(swap_ ? 0 : 3).raw());
@@ -132,43 +134,21 @@ class FastQMulKernel final : public Kernel {
       });
       return;
     }
-    const bool per_image = args_.ldb != 0;  // the small operand has one vector per image
-    if (!nhwc_) {  // NCHW planes, each times one value of the small operand
-      ctx.parallel->parallel_for(images_ * channels_, 4, [&](int64_t b, int64_t e) {
-        x86::QMulArgs a = args_;
-        a.a = big + b * pixels_;
-        a.b = small + (per_image ? b : b % channels_);
-        a.y = y + b * pixels_;
-        a.n = pixels_;
-        a.rows = e - b;
-        a.lda = a.ldy = pixels_;
-        a.ldb = 1;
-        a.b_scalar = true;
-        if (!per_image) {  // the channel index wraps at each image: one call per plane
-          for (int64_t p = b; p < e; ++p) {
-            a.a = big + p * pixels_;
-            a.b = small + p % channels_;
-            a.y = y + p * pixels_;
-            a.rows = 1;
-            k_(a);
-          }
-          return;
-        }
-        k_(a);
-      });
-      return;
-    }
-    ctx.parallel->parallel_for(images_ * pixels_, 64, [&](int64_t b, int64_t e) {
+    // Rows per image: its pixels (NHWC: each times the image's vector of the small operand) or
+    // its channel planes (NCHW: each times one value of it); split where images change.
+    const int64_t units = nhwc_ ? pixels_ : channels_, len = nhwc_ ? channels_ : pixels_;
+    ctx.parallel->parallel_for(images_ * units, nhwc_ ? 64 : 4, [&](int64_t b, int64_t e) {
       for (int64_t p = b; p < e;) {
-        const int64_t img = p / pixels_, end = std::min(e, (img + 1) * pixels_);
+        const int64_t img = p / units, end = std::min(e, (img + 1) * units);
         x86::QMulArgs a = args_;
-        a.a = big + p * channels_;
-        a.b = small + (per_image ? img * channels_ : 0);
-        a.y = y + p * channels_;
-        a.n = channels_;
+        a.a = big + p * len;
+        a.y = y + p * len;
+        a.n = len;
         a.rows = end - p;
-        a.lda = a.ldy = channels_;
-        a.ldb = 0;
+        a.lda = a.ldy = len;
+        a.b = small + (per_image_ ? img * channels_ : 0) + (nhwc_ ? 0 : p - img * units);
+        a.ldb = nhwc_ ? 0 : 1;
+        a.b_scalar = !nhwc_;
         k_(a);
         p = end;
       }
@@ -178,7 +158,7 @@ class FastQMulKernel final : public Kernel {
  private:
   x86::QMulKernel k_;
   x86::QMulArgs args_;
-  bool swap_, nhwc_;
+  bool swap_, nhwc_, per_image_;  // per_image: the small operand has a vector per image, not one
   int64_t images_, pixels_, channels_;  // channels 0: same shapes
 };
 
@@ -196,7 +176,7 @@ std::unique_ptr<Kernel> build_fast_qmul(BuildContext& ctx, DType t, const QuantI
     args.b_zp = bq.zero_point[0];
     args.n = shape_numel(a.shape);
     if (a.layout == Layout::NHWC) ctx.set_output_layout(0, Layout::NHWC);
-    return std::make_unique<FastQMulKernel>(fast, args, false, 0, 0, 0, false);
+    return std::make_unique<FastQMulKernel>(fast, args, false, 0, 0, 0, false, false);
   }
   // One operand [N, C, H, W] (either layout), the other [1 or N, C, 1, 1].
   auto per_channel = [](const ValueInfo& big, const ValueInfo& small) {
@@ -208,11 +188,10 @@ std::unique_ptr<Kernel> build_fast_qmul(BuildContext& ctx, DType t, const QuantI
   const ValueInfo &big = swap ? b : a, &small = swap ? a : b;
   args.a_zp = (swap ? bq : aq).zero_point[0];
   args.b_zp = (swap ? aq : bq).zero_point[0];
-  args.ldb = small.shape[0] == 1 ? 0 : 1;  // (a flag here: one vector per image)
   const bool nhwc = big.layout == Layout::NHWC;
   if (nhwc) ctx.set_output_layout(0, Layout::NHWC);
   return std::make_unique<FastQMulKernel>(fast, args, swap, big.shape[0], big.shape[2] * big.shape[3], big.shape[1],
-                                          nhwc);
+                                          nhwc, small.shape[0] != 1);
 }
 
 template <BinaryKind Kind>

@@ -1,9 +1,9 @@
 #include <immintrin.h>
 
-#include <climits>
 #include <cmath>
 #include <cstring>
 
+#include "arith/requant.h"
 #include "qadd.h"
 
 namespace quint::ops::x86 {
@@ -34,9 +34,7 @@ void qadd_avx2(const QAddArgs& a) {
     const float va = a.is_signed ? static_cast<int8_t>(a.a[i]) : a.a[i];
     const float vb = a.is_signed ? static_cast<int8_t>(a.b[i]) : a.b[i];
     const float v = std::fma(va, a.ra, std::fma(vb, a.rb, a.k));
-    int32_t q = INT32_MIN;  // cvtps2dq of an out-of-range value
-    if (v >= -2147483648.0f && v < 2147483648.0f) q = static_cast<int32_t>(std::nearbyint(v));
-    a.y[i] = static_cast<uint8_t>(q < a.lo ? a.lo : (q > a.hi ? a.hi : q));
+    a.y[i] = static_cast<uint8_t>(arith::saturate(arith::cvt_ps2dq(v), a.lo, a.hi));
   }
 }
 
@@ -74,9 +72,7 @@ void qmul_avx2(const QMulArgs& args) {
       const uint8_t braw = args.b_scalar ? pb[0] : pb[i];
       const int32_t vb = sgn ? static_cast<int8_t>(braw) : braw;
       const float v = static_cast<float>((va - args.a_zp) * (vb - args.b_zp)) * args.r + args.c_zp;
-      int32_t q = INT32_MIN;  // cvtps2dq of an out-of-range value
-      if (v >= -2147483648.0f && v < 2147483648.0f) q = static_cast<int32_t>(std::nearbyint(v));
-      y[i] = static_cast<uint8_t>(q < lo ? lo : (q > hi ? hi : q));
+      y[i] = static_cast<uint8_t>(arith::saturate(arith::cvt_ps2dq(v), lo, hi));
     }
   }
 }

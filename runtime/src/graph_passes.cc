@@ -293,7 +293,7 @@ struct Match {
 
 class QdqFuser {
  public:
-  explicit QdqFuser(Graph& g) : fg_(g) {}
+  QdqFuser(Graph& g, const ops::KernelOptions& options) : fg_(g), options_(options) {}
 
   FusionReport run() {
     remove_noop_casts();
@@ -313,6 +313,7 @@ class QdqFuser {
     }
     remove_dq_q_pairs();
     fuse_pads_into_average_pools();
+    fuse_lookup_tables();
     fg_.compact();
     return report_;
   }
@@ -941,179 +942,132 @@ class QdqFuser {
     }
   }
 
+  // A per-tensor DequantizeLinear of an 8-bit tensor, then float element-wise operators reading
+  // only its output, each other and constant scalars (hard-swish, SiLU, GELU's pieces, ...),
+  // then a per-tensor QuantizeLinear: every output integer is a function of one input byte. The
+  // chain becomes quint.TableLookup holding what the chain's own nodes compute, folded by quint's
+  // kernels on a constant tensor of all 256 byte values (the kernels are element-wise: an
+  // element's bits do not depend on where it sits), so the integers are the same; one table read
+  // per element instead of several float passes. After the QDQ units: none of these is one.
+  void fuse_lookup_tables() {
+    static const std::set<std::string> table_ops = {"Relu", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish",
+                                                    "Tanh", "Exp", "Erf", "Neg", "Abs", "Sqrt", "Clip", "Add",
+                                                    "Sub", "Mul", "Div", "Min", "Max", "Identity"};
+    Graph& g = fg_.g();
+    auto table_op = [&](const Node& n) { return n.domain == "ai.onnx" && table_ops.count(n.op_type) != 0; };
+    // A constant scalar (rank 0, or one element of rank 1): it broadcasts without changing a shape.
+    auto scalar_constant = [&](int v) {
+      const Tensor* c = fg_.cst(v);
+      return c && c->numel() == 1 && c->rank() <= 1;
+    };
+    auto producer_index = [&](int v) { return fg_.producer(v) ? g.values[static_cast<size_t>(v)].producer : -1; };
+    for (size_t qi = 0; qi < g.nodes.size(); ++qi) {
+      const Node& q = g.nodes[qi];
+      if (fg_.dead(static_cast<int>(qi)) || !is_q(&q) || !qparams(fg_, q).scalar() || !is_quant8(q_output_type(fg_, q)))
+        continue;
+      const int root = producer_index(q.inputs[0]);
+      if (root < 0 || !table_op(g.nodes[static_cast<size_t>(root)])) continue;
+      // The chain back from the Q: table operators reading constant scalars, other members, or
+      // the output of one per-tensor DequantizeLinear of an 8-bit tensor.
+      std::set<int> members;
+      int dq = -1;
+      bool ok = true;
+      std::vector<int> todo = {root};
+      while (ok && !todo.empty()) {
+        const int ni = todo.back();
+        todo.pop_back();
+        if (members.count(ni)) continue;
+        const Node& n = g.nodes[static_cast<size_t>(ni)];
+        if (!table_op(n) || members.size() >= 16 || n.outputs.size() != 1) {
+          ok = false;
+          break;
+        }
+        members.insert(ni);
+        for (int v : n.inputs) {
+          if (v < 0 || scalar_constant(v)) continue;
+          const int p = producer_index(v);
+          const Node* pn = p >= 0 ? &g.nodes[static_cast<size_t>(p)] : nullptr;
+          if (!pn) {
+            ok = false;
+          } else if (is_dq(pn)) {
+            ok = (dq < 0 || dq == p) && qparams(fg_, *pn).scalar() && is_quant8(dq_input_type(fg_, *pn));
+            dq = p;
+          } else {
+            todo.push_back(p);
+          }
+        }
+      }
+      if (!ok || dq < 0) continue;
+      // Nothing else may read the chain's values (the DequantizeLinear's output may be read
+      // elsewhere: it then stays for those readers).
+      for (int ni : members) {
+        const int out = g.nodes[static_cast<size_t>(ni)].outputs[0];
+        if (out < 0 || fg_.graph_output(out)) ok = false;
+        for (int c : fg_.consumers(out))
+          if (!members.count(c) && c != static_cast<int>(qi)) ok = false;
+      }
+      if (!ok) continue;
+      const Node& d = g.nodes[static_cast<size_t>(dq)];
+      // The table: the same nodes folded on a constant input holding every byte value.
+      Graph t;
+      t.opsets = g.opsets;
+      auto copy_value = [&](int v) {
+        if (v < 0) return -1;
+        const std::string& name = g.values[static_cast<size_t>(v)].name;
+        int nv = t.find(name);
+        if (nv >= 0) return nv;
+        nv = t.add_value(name);
+        t.values[static_cast<size_t>(nv)].initializer = g.values[static_cast<size_t>(v)].initializer;
+        return nv;
+      };
+      Tensor bytes(dq_input_type(fg_, d), {256});
+      for (int i = 0; i < 256; ++i) static_cast<uint8_t*>(bytes.raw())[i] = static_cast<uint8_t>(i);
+      const int x = t.add_value("(every byte value)");
+      t.values[static_cast<size_t>(x)].initializer = bytes;
+      std::vector<int> order(members.begin(), members.end());
+      order.insert(order.begin(), dq);
+      order.push_back(static_cast<int>(qi));
+      for (int ni : order) {
+        Node n = g.nodes[static_cast<size_t>(ni)];
+        for (size_t k = 0; k < n.inputs.size(); ++k) n.inputs[k] = ni == dq && k == 0 ? x : copy_value(n.inputs[k]);
+        for (int& v : n.outputs) v = copy_value(v);
+        t.nodes.push_back(std::move(n));
+      }
+      try {
+        fold_constants(t, options_, false);
+      } catch (const Error&) {
+        continue;  // the chain fails on some byte value: leave it to run (and report) as it is
+      }
+      const std::optional<Tensor>& table = t.values[static_cast<size_t>(t.find(g.values[q.outputs[0]].name))].initializer;
+      if (!table || table->numel() != 256 || !is_quant8(table->dtype())) continue;
+      // The Q becomes the lookup (same name and output), the chain's nodes go.
+      std::string names = "DequantizeLinear";
+      for (int ni : members) names += ", " + g.nodes[static_cast<size_t>(ni)].op_type;
+      Node lookup;
+      lookup.name = q.name;
+      lookup.op_type = "TableLookup";
+      lookup.domain = "quint";
+      lookup.opset = 1;
+      lookup.inputs = {d.inputs[0], fg_.add_constant(q.label() + " (table)", *table), q.inputs[1], fg_.input(q, 2)};
+      lookup.outputs = q.outputs;
+      report_.fused.push_back("TableLookup '" + q.label() + "' <- " + names +
+                              ", QuantizeLinear (the chain's integers for all 256 inputs) -> '" +
+                              g.values[static_cast<size_t>(q.outputs[0])].name + "'");
+      g.nodes[qi] = std::move(lookup);
+      g.opsets.emplace("quint", 1);
+      for (int ni : members) fg_.kill(ni);
+      fg_.refresh();
+    }
+  }
+
   FusionGraph fg_;
+  const ops::KernelOptions& options_;
   FusionReport report_;
   std::map<const Node*, std::string> relu_folded_;
 };
 
 }  // namespace
 
-FusionReport fuse_qdq(Graph& g) { return QdqFuser(g).run(); }
-
-// ---- lookup tables ------------------------------------------------------------------------------
-
-namespace {
-
-// Float element-wise operators a table may absorb (one output element from the same element of
-// each input; their kernels give every element the same bits wherever it sits in the tensor).
-bool table_op(const Node& n) {
-  static const std::set<std::string> ops = {"Relu", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh",
-                                            "Exp", "Erf", "Neg", "Abs", "Sqrt", "Clip", "Add", "Sub", "Mul",
-                                            "Div", "Min", "Max", "Identity"};
-  return n.domain == "ai.onnx" && ops.count(n.op_type) != 0;
-}
-
-// A constant scalar (rank 0 or one element of rank 1): it broadcasts without changing a shape.
-bool scalar_constant(const Graph& g, int v) {
-  const Value& val = g.values[static_cast<size_t>(v)];
-  return val.initializer && val.initializer->numel() == 1 && val.initializer->rank() <= 1;
-}
-
-// A DequantizeLinear or QuantizeLinear whose scale and zero point are constant scalars.
-bool per_tensor(const Graph& g, const Node& n, const char* op) {
-  if (n.domain != "ai.onnx" || n.op_type != op || n.inputs.size() < 2 || n.inputs[0] < 0 || n.outputs.size() != 1)
-    return false;
-  for (size_t k = 1; k < n.inputs.size() && k < 3; ++k)
-    if (n.inputs[k] >= 0 && !scalar_constant(g, n.inputs[k])) return false;
-  return n.inputs[1] >= 0;
-}
-
-}  // namespace
-
-std::vector<std::string> fuse_lookup_tables(Graph& g, const ops::KernelOptions& options) {
-  std::vector<std::string> lines;
-  std::vector<std::vector<int>> consumers(g.values.size());
-  for (size_t ni = 0; ni < g.nodes.size(); ++ni)
-    for (int v : g.nodes[ni].inputs)
-      if (v >= 0) consumers[static_cast<size_t>(v)].push_back(static_cast<int>(ni));
-  std::vector<bool> is_output(g.values.size(), false), dead(g.nodes.size(), false);
-  for (int v : g.outputs) is_output[static_cast<size_t>(v)] = true;
-  auto producer = [&](int v) { return v >= 0 ? g.values[static_cast<size_t>(v)].producer : -1; };
-  for (size_t qi = 0; qi < g.nodes.size(); ++qi) {
-    const Node& q = g.nodes[qi];
-    if (dead[qi] || !per_tensor(g, q, "QuantizeLinear") || q.outputs[0] < 0) continue;
-    const int root = producer(q.inputs[0]);
-    if (root < 0 || !table_op(g.nodes[static_cast<size_t>(root)])) continue;
-    // The chain back from the Q: table operators reading constant scalars, other members, or
-    // the output of one per-tensor DequantizeLinear of an 8-bit tensor.
-    std::set<int> members;
-    int dq = -1;
-    bool ok = true;
-    std::vector<int> todo = {root};
-    while (ok && !todo.empty()) {
-      const int ni = todo.back();
-      todo.pop_back();
-      if (members.count(ni)) continue;
-      const Node& n = g.nodes[static_cast<size_t>(ni)];
-      if (dead[static_cast<size_t>(ni)] || !table_op(n) || members.size() >= 16 || n.outputs.size() != 1) {
-        ok = false;
-        break;
-      }
-      members.insert(ni);
-      for (int v : n.inputs) {
-        if (v < 0 || scalar_constant(g, v)) continue;
-        const int p = producer(v);
-        if (p < 0) {
-          ok = false;
-        } else if (per_tensor(g, g.nodes[static_cast<size_t>(p)], "DequantizeLinear")) {
-          ok = dq < 0 || dq == p;
-          dq = p;
-        } else {
-          todo.push_back(p);
-        }
-      }
-    }
-    if (!ok || dq < 0) continue;
-    // Nothing else may read the chain's values (the DequantizeLinear's output may be read
-    // elsewhere: it then stays for those readers).
-    for (int ni : members) {
-      const int out = g.nodes[static_cast<size_t>(ni)].outputs[0];
-      if (out < 0 || is_output[static_cast<size_t>(out)]) ok = false;
-      for (int c : consumers[static_cast<size_t>(out)])
-        if (!members.count(c) && c != static_cast<int>(qi)) ok = false;
-    }
-    const Node& d = g.nodes[static_cast<size_t>(dq)];
-    // The input's type from the zero point (without one it could be int32).
-    if (!ok || d.inputs.size() < 3 || d.inputs[2] < 0) continue;
-    const DType in_type = g.values[static_cast<size_t>(d.inputs[2])].initializer->dtype();
-    if (!is_quant8(in_type)) continue;
-    // The table: the same nodes folded on a constant input holding every byte value.
-    Graph t;
-    t.opsets = g.opsets;
-    auto copy_value = [&](int v) {
-      if (v < 0) return -1;
-      const std::string& name = g.values[static_cast<size_t>(v)].name;
-      int nv = t.find(name);
-      if (nv >= 0) return nv;
-      nv = t.add_value(name);
-      t.values[static_cast<size_t>(nv)].initializer = g.values[static_cast<size_t>(v)].initializer;
-      return nv;
-    };
-    Tensor bytes(in_type, {256});
-    for (int i = 0; i < 256; ++i) static_cast<uint8_t*>(bytes.raw())[i] = static_cast<uint8_t>(i);
-    const int x = t.add_value("(every byte value)");
-    t.values[static_cast<size_t>(x)].initializer = bytes;
-    std::vector<int> order(members.begin(), members.end());
-    order.insert(order.begin(), dq);
-    order.push_back(static_cast<int>(qi));
-    for (int ni : order) {
-      Node n = g.nodes[static_cast<size_t>(ni)];
-      for (size_t k = 0; k < n.inputs.size(); ++k)
-        n.inputs[k] = ni == dq && k == 0 ? x : copy_value(n.inputs[k]);
-      for (int& v : n.outputs) v = copy_value(v);
-      t.nodes.push_back(std::move(n));
-    }
-    try {
-      fold_constants(t, options, false);
-    } catch (const Error&) {
-      continue;  // the chain fails on some byte value: leave it to run (and report) as it is
-    }
-    const std::optional<Tensor>& table = t.values[static_cast<size_t>(t.find(g.values[q.outputs[0]].name))].initializer;
-    if (!table || table->numel() != 256 || !is_quant8(table->dtype())) continue;
-    // The Q becomes the lookup (same name and output), the chain's nodes go.
-    std::string names = "DequantizeLinear";
-    for (int ni : members) names += ", " + g.nodes[static_cast<size_t>(ni)].op_type;
-    Node lookup;
-    lookup.name = q.name;
-    lookup.op_type = "TableLookup";
-    lookup.domain = "quint";
-    lookup.opset = 1;
-    std::string table_name = q.label() + " (table)";
-    for (int i = 2; g.find(table_name) >= 0; ++i) table_name = q.label() + " (table " + std::to_string(i) + ")";
-    const int tv = g.add_value(table_name);
-    g.values[static_cast<size_t>(tv)].initializer = *table;
-    g.values[static_cast<size_t>(tv)].dtype = table->dtype();
-    lookup.inputs = {d.inputs[0], tv, q.inputs[1], q.inputs.size() > 2 ? q.inputs[2] : -1};
-    lookup.outputs = q.outputs;
-    lines.push_back("TableLookup '" + q.label() + "' <- " + names + ", QuantizeLinear (the chain's integers for all 256 inputs) -> '" +
-                    g.values[static_cast<size_t>(q.outputs[0])].name + "'");
-    g.nodes[qi] = std::move(lookup);
-    for (int ni : members) dead[static_cast<size_t>(ni)] = true;
-    consumers.resize(g.values.size());
-    is_output.resize(g.values.size(), false);
-  }
-  if (lines.empty()) return lines;
-  g.opsets.emplace("quint", 1);
-  // Drop the absorbed nodes, and DequantizeLinear nodes nobody reads any more.
-  std::vector<int> readers(g.values.size(), 0);
-  for (size_t ni = 0; ni < g.nodes.size(); ++ni)
-    if (!dead[ni])
-      for (int v : g.nodes[ni].inputs)
-        if (v >= 0) ++readers[static_cast<size_t>(v)];
-  std::vector<Node> kept;
-  for (size_t ni = 0; ni < g.nodes.size(); ++ni) {
-    const Node& n = g.nodes[ni];
-    const bool unread_dq = n.domain == "ai.onnx" && n.op_type == "DequantizeLinear" && n.outputs[0] >= 0 &&
-                           readers[static_cast<size_t>(n.outputs[0])] == 0 && !is_output[static_cast<size_t>(n.outputs[0])];
-    if (!dead[ni] && !unread_dq) kept.push_back(std::move(g.nodes[ni]));
-  }
-  g.nodes = std::move(kept);
-  for (Value& v : g.values)
-    if (!v.initializer) v.producer = -1;
-  for (size_t ni = 0; ni < g.nodes.size(); ++ni)
-    for (int v : g.nodes[ni].outputs)
-      if (v >= 0) g.values[static_cast<size_t>(v)].producer = static_cast<int>(ni);
-  return lines;
-}
+FusionReport fuse_qdq(Graph& g, const ops::KernelOptions& options) { return QdqFuser(g, options).run(); }
 
 }  // namespace quint::runtime

@@ -8,7 +8,10 @@
 // QLinearMatMul, QGemm, QLinearAdd/Mul, QLinearConcat, QLinearAveragePool,
 // QLinearGlobalAveragePool, and data-movement ops run directly on the integers — under the same
 // preconditions as ONNX Runtime 1.30's selectors (docs/onnxruntime-semantics.md), so a unit
-// ONNX Runtime leaves in float stays in float here too.
+// ONNX Runtime leaves in float stays in float here too. Then two rewrites of its own that change
+// no bit (docs/onnxruntime-semantics.md, last section): a zero Pad into the AveragePool after it,
+// and DequantizeLinear → float element-wise chain → QuantizeLinear into a 256-entry
+// quint.TableLookup.
 #pragma once
 
 #include <string>
@@ -28,13 +31,7 @@ struct FusionReport {
   std::vector<std::string> not_fused;  // one line per unit left in float, with the reason
 };
 
-FusionReport fuse_qdq(Graph& g);
-
-// A per-tensor DequantizeLinear of an 8-bit tensor, then float element-wise operators on its
-// output and constant scalars only (hard-swish, SiLU, GELU's pieces ...), then a per-tensor
-// QuantizeLinear: every output is a function of one input byte, so the chain becomes
-// quint.TableLookup with the 256 results the chain's own kernels give (the same integers, one
-// table read per element instead of four float passes). Returns one line per table.
-std::vector<std::string> fuse_lookup_tables(Graph& g, const ops::KernelOptions& options);
+// `options` are the session's kernel options: the lookup-table step folds float chains with them.
+FusionReport fuse_qdq(Graph& g, const ops::KernelOptions& options);
 
 }  // namespace quint::runtime

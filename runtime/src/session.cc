@@ -65,11 +65,7 @@ PreparedGraph prepare_graph(Graph graph, const SessionOptions& options) {
   PreparedGraph p{std::move(graph), {}, 0};
   const bool fuse = options.qdq == QdqMode::Fused;
   p.folded = runtime::fold_constants(p.graph, plan_options(options).kernel, fuse);
-  if (fuse) {
-    p.fusion = runtime::fuse_qdq(p.graph);
-    for (std::string& line : runtime::fuse_lookup_tables(p.graph, plan_options(options).kernel))
-      p.fusion.fused.push_back(std::move(line));
-  }
+  if (fuse) p.fusion = runtime::fuse_qdq(p.graph, plan_options(options).kernel);
   return p;
 }
 

@@ -30,7 +30,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       po.kernel.max_tensor_bytes = fuzz::kMaxTensorBytes;
       po.collect_errors = true;
       runtime::fold_constants(g, po.kernel, fuse);
-      if (fuse) runtime::fuse_qdq(g);
+      if (fuse) runtime::fuse_qdq(g, po.kernel);
       std::vector<Shape> shapes;
       for (int v : g.inputs) {
         Shape s;

@@ -38,7 +38,7 @@ int64_t planned_macs(const std::string& bytes, const quint::SessionOptions& o) {
   po.max_tensor_bytes = o.max_tensor_bytes;
   po.kernel.max_tensor_bytes = o.max_tensor_bytes;
   runtime::fold_constants(g, po.kernel, true);
-  runtime::fuse_qdq(g);
+  runtime::fuse_qdq(g, po.kernel);
   std::vector<Shape> shapes;
   for (int v : g.inputs) {
     Shape s;
