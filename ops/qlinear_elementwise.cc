@@ -1,5 +1,6 @@
 // com.microsoft quantized element-wise and pooling operators (ONNX Runtime contrib ops):
-// QLinearAdd, QLinearMul, QLinearGlobalAveragePool, QLinearConcat, QLinearSoftmax. Formulas are ONNX Runtime's
+// QLinearAdd, QLinearMul, QLinearGlobalAveragePool, QLinearConcat, QLinearSoftmax, QLinearLeakyRelu,
+// QLinearSigmoid. Formulas are ONNX Runtime's
 // x86 ones, measured bit for bit (shared/ARITHMETIC.md, docs/onnxruntime-semantics.md). Under a
 // PyTorch arithmetic (SessionOptions::arith), QLinearAdd and QLinearGlobalAveragePool follow
 // that engine's kernels instead (arith::AddRequantizer, arith::AvgPoolRequantizer);
@@ -14,6 +15,7 @@
 #include <memory>
 #include <vector>
 
+#include "arith/activation.h"
 #include "arith/requant.h"
 #include "common.h"
 #include "explain_qops.h"
@@ -598,6 +600,100 @@ Explanation explain_table_lookup(const ExplainContext& ec) {
   return e;
 }
 
+// ---- QLinearLeakyRelu / QLinearSigmoid --------------------------------------------------------
+// ONNX Runtime's lookup operators (its quantizer writes them for LeakyRelu and Sigmoid in
+// QOperator models; its QDQ fusion makes them of DequantizeLinear → LeakyRelu / Sigmoid →
+// QuantizeLinear). Each is a 256-entry table indexed by the input byte i (as T):
+//   d = fl32(x_s · (i − x_zp)),  f = LeakyRelu: d ≥ 0 ? d : fl32(alpha · d)
+//                                    Sigmoid:   MLAS's logistic (arith::ort_sigmoid)
+//   table[i] = sat(rne(fl32(f / y_s)) + y_zp)      (ONNX Runtime's QuantizeLinear)
+// the same float computation as the unit's own nodes, so quint's table fusion of that unit
+// (graph_passes.cc) gives the same integers.
+enum class LookupFn { LeakyRelu, Sigmoid };
+
+struct LookupEntry {
+  float d = 0, f = 0;
+  int32_t y = 0;
+};
+
+struct LookupParams {
+  LookupFn fn = LookupFn::LeakyRelu;
+  DType t = DType::UInt8;
+  float alpha = 0.01f, x_s = 1, y_s = 1;
+  int32_t x_zp = 0, y_zp = 0;
+
+  LookupEntry entry(uint8_t byte) const {
+    const int32_t x = t == DType::Int8 ? static_cast<int32_t>(static_cast<int8_t>(byte)) : static_cast<int32_t>(byte);
+    LookupEntry e;
+    e.d = x_s * static_cast<float>(x - x_zp);
+    e.f = fn == LookupFn::Sigmoid ? arith::ort_sigmoid(e.d) : (e.d >= 0.0f ? e.d : alpha * e.d);
+    e.y = arith::quantize_value(e.f, y_s, y_zp, qmin(t), qmax(t));
+    return e;
+  }
+};
+
+LookupParams read_lookup_params(BuildContext& ctx, LookupFn fn) {
+  ctx.expect_inputs(4, 5);
+  ctx.expect_dtype(0, {DType::UInt8, DType::Int8}, "X");
+  LookupParams p;
+  p.fn = fn;
+  p.t = ctx.input(0).dtype;
+  const QuantInput xq = scalar_quant(ctx, 1, 2, p.t, "X");
+  const QuantInput yq = scalar_quant(ctx, 3, 4, p.t, "Y");
+  p.x_s = xq.scale[0];
+  p.x_zp = xq.zero_point[0];
+  p.y_s = yq.scale[0];
+  p.y_zp = yq.zero_point[0];
+  if (fn == LookupFn::LeakyRelu) {
+    p.alpha = ctx.attrs().get_float("alpha", 0.01f);
+    if (!std::isfinite(p.alpha)) fail("alpha must be finite, got ", p.alpha);
+  }
+  ctx.set_output(0, p.t, ctx.input(0).shape, params_of(yq));
+  if (ctx.input(0).layout == Layout::NHWC) ctx.set_output_layout(0, Layout::NHWC);
+  return p;
+}
+
+template <LookupFn Fn>
+std::unique_ptr<Kernel> build_qlinear_lookup(BuildContext& ctx) {
+  const LookupParams p = read_lookup_params(ctx, Fn);
+  std::array<uint8_t, 256> table;
+  for (int i = 0; i < 256; ++i) table[static_cast<size_t>(i)] = static_cast<uint8_t>(p.entry(static_cast<uint8_t>(i)).y);
+  return std::make_unique<TableLookupKernel>(table, x86::lookup_kernel(x86::resolve_isa(ctx.options().isa)));
+}
+
+// One element: its dequantized value, the float function and the quantization (ONNX Runtime's
+// arithmetic; PyTorch has no such operator, so every scheme shows the same steps).
+template <LookupFn Fn>
+Explanation explain_qlinear_lookup(const ExplainContext& ec) {
+  ExplainBuild eb(ec);
+  const LookupParams p = read_lookup_params(eb.ctx(), Fn);
+  const Tensor& x = *ec.inputs[0];
+  const int64_t off = checked_offset(ec.index, x.shape());
+  const uint8_t raw = static_cast<const uint8_t*>(x.raw())[off];
+  const LookupEntry e = p.entry(raw);
+  const char* name = Fn == LookupFn::Sigmoid ? "QLinearSigmoid" : "QLinearLeakyRelu";
+  Explanation ex;
+  ex.op_type = name;
+  ex.node = ec.node.name;
+  ex.index = ec.index;
+  ex.details.push_back(cat("x", fmt_index(ec.index), " = ", x.as_int64(off), " (", dtype_name(x.dtype()),
+                           "), x_scale ", fmt_float(p.x_s), ", x_zero_point ", p.x_zp, "; y_scale ", fmt_float(p.y_s),
+                           ", y_zero_point ", p.y_zp));
+  ex.details.push_back(cat(name, " is ONNX Runtime's 256-entry table of DequantizeLinear -> ",
+                           Fn == LookupFn::Sigmoid ? "Sigmoid (MLAS's logistic)" : cat("LeakyRelu (alpha ", fmt_float(p.alpha), ")"),
+                           " -> QuantizeLinear, indexed by the input byte"));
+  const float v = e.f / p.y_s;
+  std::vector<ExplainStep> steps = {
+      {"dequantized", "fl32(x_scale * (x - x_zero_point))", fmt_float(e.d)},
+      {Fn == LookupFn::Sigmoid ? "sigmoid" : "leaky relu",
+       Fn == LookupFn::Sigmoid ? "MLAS logistic (ONNX Runtime's float Sigmoid)" : "d >= 0 ? d : fl32(alpha * d)", fmt_float(e.f)},
+      {"scaled", "fl32(f / y_scale)", fmt_float(v)},
+      {"output", "sat(rne(scaled) + y_zero_point)", cat(e.y)}};
+  for (Arith a : {Arith::Onnx, Arith::OneDnn, Arith::Qnnpack, Arith::Fbgemm})
+    ex.schemes.push_back({a, steps, e.y, static_cast<double>(v) + p.y_zp, ""});
+  return ex;
+}
+
 }  // namespace
 
 void register_qlinear_elementwise(Registry& r) {
@@ -630,6 +726,16 @@ void register_qlinear_elementwise(Registry& r) {
     r.add(concat);
   }
   r.add({"com.microsoft", "QLinearSoftmax", 1, 1000, build_qlinear_softmax});
+  {
+    OpDef leaky{"com.microsoft", "QLinearLeakyRelu", 1, 1000, build_qlinear_lookup<LookupFn::LeakyRelu>};
+    leaky.layout_aware = true;
+    leaky.explain = explain_qlinear_lookup<LookupFn::LeakyRelu>;
+    r.add(leaky);
+    OpDef sigmoid{"com.microsoft", "QLinearSigmoid", 1, 1000, build_qlinear_lookup<LookupFn::Sigmoid>};
+    sigmoid.layout_aware = true;
+    sigmoid.explain = explain_qlinear_lookup<LookupFn::Sigmoid>;
+    r.add(sigmoid);
+  }
 }
 
 }  // namespace quint::ops

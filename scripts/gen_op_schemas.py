@@ -145,6 +145,10 @@ def contrib():
     make("QLinearSoftmax", [("axis", "i", False), ("opset", "i", True)],
          [("X", "1", "T", q8, True), ("X_scale", "1", "", f32, True), ("x_zero_point", "?", "T", q8, True),
           ("y_scale", "1", "", f32, True), ("y_zero_point", "?", "T", q8, True)])
+    lookup = [("X", "1", "T", q8, True), ("X_scale", "1", "", f32, True), ("X_zero_point", "?", "T", q8, True),
+              ("Y_scale", "1", "", f32, True), ("Y_zero_point", "?", "T", q8, True)]
+    make("QLinearLeakyRelu", [("alpha", "f", False)], lookup)
+    make("QLinearSigmoid", [], lookup)
     make("QLinearConcat", [("axis", "i", True)],
          [("Y_scale", "1", "TF", f32, True), ("Y_zero_point", "1", "T8", q8, True),
           ("inputs", "*", "TV", q8 | f32, False)])

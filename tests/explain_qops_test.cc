@@ -1,7 +1,7 @@
-// explain for QuantizeLinear, QLinearAdd and QLinearGlobalAveragePool: under every arithmetic,
-// the scheme's result is the kernel's element when the kernel runs with that arithmetic; the
-// ONNX Runtime scheme also equals an independent computation written here from the documented
-// formulas, and the pitfalls compute what they say.
+// explain for QuantizeLinear, QLinearAdd, QLinearGlobalAveragePool, QLinearLeakyRelu and
+// QLinearSigmoid: under every arithmetic, the scheme's result is the kernel's element when the
+// kernel runs with that arithmetic; the ONNX Runtime scheme also equals an independent computation
+// written here from the documented formulas, and the pitfalls compute what they say.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "arith/activation.h"
 #include "op_harness.h"
 #include "quint/ops/op.h"
 
@@ -179,6 +180,27 @@ TEST(ExplainQops, QLinearGlobalAveragePoolBothLayouts) {
       const float scale = x_s / (y_s * 9.0f);
       const float v = static_cast<float>(sum - 9 * int64_t{x_zp}) * scale;
       return std::clamp<int64_t>(static_cast<int64_t>(std::nearbyint(v)) + y_zp, 0, 255);
+    });
+  }
+}
+
+TEST(ExplainQops, QLinearLeakyReluAndSigmoid) {
+  for (const bool sigmoid : {false, true}) {
+    Tensor x = random_u8({1, 3, 4, 5});
+    const float x_s = 0.07f, y_s = sigmoid ? 1.0f / 256 : 0.05f, alpha = 0.1f;
+    const uint8_t x_zp = 131, y_zp = sigmoid ? 0 : 100;
+    OpRun r;
+    r.op_type = sigmoid ? "QLinearSigmoid" : "QLinearLeakyRelu";
+    r.domain = "com.microsoft";
+    r.opset = 1;
+    if (!sigmoid) r.attrs.set("alpha", alpha);
+    r.inputs = {dyn(x), cst(Tensor::scalar<float>(x_s)), cst(Tensor::scalar<uint8_t>(x_zp)),
+                cst(Tensor::scalar<float>(y_s)), cst(Tensor::scalar<uint8_t>(y_zp))};
+    // ONNX Runtime's table entry: dequantize, the float function, its QuantizeLinear (a division).
+    expect_schemes_match_kernels(r, x.numel(), [&](const std::vector<int64_t>&, int64_t flat) {
+      const float d = x_s * static_cast<float>(int{x.data<uint8_t>()[flat]} - x_zp);
+      const float f = sigmoid ? ops::arith::ort_sigmoid(d) : (d >= 0.0f ? d : alpha * d);
+      return std::clamp<int64_t>(static_cast<int64_t>(std::nearbyint(f / y_s)) + y_zp, 0, 255);
     });
   }
 }

@@ -326,9 +326,10 @@ TEST(Elementwise, SigmoidAndTanhAreOnnxRuntimes) {
   }
 }
 
-// DequantizeLinear → Sigmoid → QuantizeLinear: ONNX Runtime fuses the uint8 unit into QLinearSigmoid
-// (a 256-entry table of the same float computation), quint runs it in float; every level under
-// 96 random parameter sets (int8 ones stay unfused in both) gives the same integers.
+// DequantizeLinear → Sigmoid → QuantizeLinear: ONNX Runtime fuses the unit into QLinearSigmoid (a
+// 256-entry table of the same float computation), and so does quint; every level under 96 random
+// parameter sets gives the same integers, under parameters where a correctly rounded sigmoid
+// would not.
 TEST(Elementwise, QdqSigmoidUnitMatchesOnnxRuntime) {
   if (ort_harness_dir().empty()) GTEST_SKIP() << "ONNX Runtime harness not installed (scripts/setup.sh)";
   Tensor xu(DType::UInt8, {256}), xs(DType::Int8, {256});

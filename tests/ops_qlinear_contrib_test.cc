@@ -1,4 +1,5 @@
-// com.microsoft QLinearAdd, QLinearMul, QLinearGlobalAveragePool and QLinearConcat against naive
+// com.microsoft QLinearAdd, QLinearMul, QLinearGlobalAveragePool, QLinearConcat, QLinearLeakyRelu and
+// QLinearSigmoid against naive
 // references written here from ONNX Runtime's measured x86 semantics (shared/ARITHMETIC.md,
 // docs/onnxruntime-semantics.md, and the QLinearAdd details below), on every kernel variant
 // (the reference kernel and each SIMD level this CPU has), one and two threads, NCHW and NHWC
@@ -21,6 +22,9 @@
 //   QLinearGlobalAveragePool  acc = Σ (x − x_zp) over the spatial positions, N of them,
 //                s = fl32(x_s / fl32(y_s·N)), y = sat(rne(fl32(fl32(acc)·s)) + y_zp)
 //   QLinearConcat  per input, for each byte value q: T[q] = sat(rne(fl32(fl32(x_s·(q − x_zp)) / y_s)) + y_zp)
+//   QLinearLeakyRelu, QLinearSigmoid  d = fl32(x_s·(q − x_zp)), f = d ≥ 0 ? d : fl32(alpha·d), or
+//                MLAS's logistic (ops::arith::ort_sigmoid, checked against ONNX Runtime elsewhere),
+//                y = sat(rne(fl32(f / y_s)) + y_zp)
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -37,6 +41,7 @@
 #include "quint/session.h"
 #include "reference_runs.h"
 #include "test_paths.h"
+#include "arith/activation.h"
 #include "x86/cpu.h"
 
 namespace quint::test {
@@ -969,6 +974,147 @@ TEST(QLinearSoftmaxContrib, DirectAndFusedMatchOnnxRuntime) {
             differ += static_cast<const uint8_t*>(mine.at(out).raw())[i] != static_cast<const uint8_t*>(in_float.at(out).raw())[i];
         EXPECT_GT(differ, 0);
       }
+    }
+  }
+}
+
+
+// ---- QLinearLeakyRelu / QLinearSigmoid -------------------------------------------------------
+
+struct LookupCase {
+  bool sigmoid = false;
+  DType t = DType::UInt8;
+  float alpha = 0.01f, x_s = 1, y_s = 1;
+  int32_t x_zp = 0, y_zp = 0;
+};
+
+// ONNX Runtime's table, entry by entry (its QlinearBuildLookupTable): the input level
+// dequantized, the float function, then its QuantizeLinear: sat(rne(fl32(f / y_s)) + y_zp).
+Tensor reference_lookup(const Tensor& x, const LookupCase& c) {
+  Tensor y(c.t, x.shape());
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const float d = c.x_s * static_cast<float>(get(x, i) - c.x_zp);
+    const float f = c.sigmoid ? ops::arith::ort_sigmoid(d) : (d >= 0.0f ? d : c.alpha * d);
+    const float v = f / c.y_s;
+    put(y, i, sat(std::nearbyint(static_cast<double>(v)) + c.y_zp, c.t));
+  }
+  return y;
+}
+
+LookupCase random_lookup_case(int k) {
+  LookupCase c;
+  c.sigmoid = k % 3 == 2;
+  c.t = k % 2 ? DType::Int8 : DType::UInt8;
+  c.x_s = random_scale();
+  c.x_zp = random_zp(c.t);
+  // Sigmoid's range is (0, 1): output scales around 1/255, and coarser ones.
+  c.y_s = c.sigmoid ? (1.0f / 255.0f) * rand_log_uniform(0.5f, 16.0f) : random_scale();
+  c.y_zp = random_zp(c.t);
+  c.alpha = pick<float>({0.01f, 0.1f, 0.2f, 1.0f / 3.0f, 0.0f, -0.5f, 1.5f, 1e-30f});
+  if (k % 7 == 4) c.y_s = c.x_s * std::ldexp(1.0f, static_cast<int>(rand_int(-2, 2)));  // exact ties
+  return c;
+}
+
+OpRun lookup_op(const Tensor& x, const LookupCase& c) {
+  OpRun r;
+  r.op_type = c.sigmoid ? "QLinearSigmoid" : "QLinearLeakyRelu";
+  r.domain = "com.microsoft";
+  r.opset = 1;
+  if (!c.sigmoid) r.attrs.set("alpha", c.alpha);
+  r.inputs = {dyn(x), cst(Tensor::scalar<float>(c.x_s)), cst(q8_scalar(c.t, c.x_zp)), cst(Tensor::scalar<float>(c.y_s)),
+              cst(q8_scalar(c.t, c.y_zp))};
+  return r;
+}
+
+// Every byte value (and random images, channels-last inside a convolution chain) on every
+// kernel variant, one and two threads.
+TEST(QLinearLookupContrib, EveryByteAndLayoutMatchesReference) {
+  for (int k = 0; k < 60; ++k) {
+    const LookupCase c = random_lookup_case(k);
+    Tensor all(c.t, {2, 128});
+    for (int64_t i = 0; i < 256; ++i) put(all, i, qmin_of(c.t) + static_cast<int32_t>(i));
+    const Tensor image = q8_tensor(c.t, {1, rand_int(1, 70), rand_int(1, 9), rand_int(1, 9)}, random_fill());
+    for (const Tensor* x : {static_cast<const Tensor*>(&all), &image}) {
+      const Tensor want = reference_lookup(*x, c);
+      for (const std::string& isa : all_isas())
+        for (int threads : {1, 2}) {
+          SCOPED_TRACE(std::string(c.sigmoid ? "QLinearSigmoid" : "QLinearLeakyRelu") + " case " + std::to_string(k) +
+                       " isa " + isa + " threads " + std::to_string(threads) + " alpha " + std::to_string(c.alpha));
+          OpRun r = lookup_op(*x, c);
+          r.options.isa = isa;
+          r.threads = threads;
+          r.inputs[0].nhwc = x == &image && k % 2 == 0;
+          ASSERT_TRUE(tensors_equal(run_op(r).at(0), want));
+        }
+    }
+  }
+}
+
+TEST(QLinearLookupContrib, NonScalarParametersAreRejected) {
+  LookupCase c;
+  OpRun r = lookup_op(Tensor(DType::UInt8, {4}), c);
+  r.inputs[1] = cst(Tensor(DType::Float32, {2}));
+  try {
+    run_op(r);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("must be a scalar"), std::string::npos) << e.what();
+  }
+}
+
+// The com.microsoft nodes and the DequantizeLinear → LeakyRelu / Sigmoid → QuantizeLinear units
+// (which ONNX Runtime fuses into them, and quint too) against ONNX Runtime, every byte value,
+// uint8 and int8; the units run in float (--qdq float) give the same integers.
+TEST(QLinearLookupContrib, DirectAndFusedMatchOnnxRuntimeAndTheFloatUnit) {
+  if (ort_harness_dir().empty()) GTEST_SKIP() << "ONNX Runtime harness not installed (scripts/setup.sh)";
+  for (const bool qdq : {false, true}) {
+    SCOPED_TRACE(qdq ? "QDQ units" : "com.microsoft nodes");
+    ModelBuilder b;
+    b.opset("", 13).opset("com.microsoft", 1);
+    std::map<std::string, Tensor> inputs;
+    std::vector<std::string> outs;
+    std::map<std::string, Tensor> wants;
+    for (int k = 0; k < 48; ++k) {
+      const LookupCase c = random_lookup_case(k);
+      const std::string id = std::to_string(k);
+      Tensor x(c.t, {2, 128});
+      for (int64_t i = 0; i < 256; ++i) put(x, i, qmin_of(c.t) + static_cast<int32_t>(i));
+      inputs["x" + id] = x;
+      wants["y" + id] = reference_lookup(x, c);
+      b.input("x" + id, c.t, x.shape());
+      b.initializer("xs" + id, Tensor::scalar<float>(c.x_s)).initializer("xz" + id, q8_scalar(c.t, c.x_zp));
+      b.initializer("ys" + id, Tensor::scalar<float>(c.y_s)).initializer("yz" + id, q8_scalar(c.t, c.y_zp));
+      Attributes attrs;
+      if (!c.sigmoid) attrs.set("alpha", c.alpha);
+      if (qdq) {
+        b.node("DequantizeLinear", {"x" + id, "xs" + id, "xz" + id}, {"d" + id});
+        b.node(c.sigmoid ? "Sigmoid" : "LeakyRelu", {"d" + id}, {"f" + id}, attrs);
+        b.node("QuantizeLinear", {"f" + id, "ys" + id, "yz" + id}, {"y" + id});
+      } else {
+        b.node(c.sigmoid ? "QLinearSigmoid" : "QLinearLeakyRelu", {"x" + id, "xs" + id, "xz" + id, "ys" + id, "yz" + id},
+               {"y" + id}, attrs, "com.microsoft");
+      }
+      b.output("y" + id, c.t);
+      outs.push_back("y" + id);
+    }
+    const std::string path = b.save(std::string("qlinear_lookup_") + (qdq ? "qdq" : "op") + ".onnx");
+    const auto mine = expect_matches_ort(path, inputs, outs);
+    for (const std::string& out : outs) {
+      ASSERT_TRUE(mine.count(out)) << out;
+      EXPECT_TRUE(tensors_equal(mine.at(out), wants.at(out))) << out;
+    }
+    if (qdq) {
+      SessionOptions float_opts;
+      float_opts.qdq = QdqMode::Float;
+      const auto in_float = quint_tensors(Session(path, float_opts), inputs);
+      for (const std::string& out : outs) EXPECT_TRUE(tensors_equal(in_float.at(out), wants.at(out))) << out;
+      // Fused into the com.microsoft operators, as ONNX Runtime does.
+      const ModelSummary info = Session::summarize(path);
+      int lookups = 0;
+      for (const std::string& line : info.fusions)
+        lookups += line.rfind("QLinearLeakyRelu ", 0) == 0 || line.rfind("QLinearSigmoid ", 0) == 0;
+      EXPECT_EQ(lookups, 48);
+      EXPECT_TRUE(info.not_fused.empty());
     }
   }
 }

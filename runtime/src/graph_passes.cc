@@ -304,8 +304,10 @@ class QdqFuser {
       Node& node = fg_.g().nodes[ni];
       if (node.domain != "ai.onnx") continue;
       Match m = try_fuse(static_cast<int>(ni));
-      if (m.unit && !m.reason.empty())
+      if (m.unit && !m.reason.empty()) {
         report_.not_fused.push_back(node.op_type + " '" + node.label() + "': " + m.reason);
+        not_fused_node_.push_back(static_cast<int>(ni));
+      }
       // Only a fusion changes the graph (a unit left unfused returns before touching it; new
       // constants keep the tables themselves). Refreshing after every node made loading a long
       // chain quadratic: 32k plain nodes took 20 s.
@@ -333,7 +335,7 @@ class QdqFuser {
         op == "Unsqueeze" || op == "Expand" || op == "Gather" || op == "Slice" || op == "Tile")
       return fuse_drop_qdq(ni);
     if (op == "Softmax") return fuse_softmax(ni);
-    if (op == "Sigmoid" || op == "LeakyRelu") return unsupported_unary(ni);
+    if (op == "Sigmoid" || op == "LeakyRelu") return fuse_lookup_unary(ni);
     return {};
   }
 
@@ -761,19 +763,18 @@ class QdqFuser {
     return {true, ""};
   }
 
-  Match unsupported_unary(int ni) {
+  // DQ → LeakyRelu / Sigmoid → Q: ONNX Runtime's QLinearLeakyRelu / QLinearSigmoid, a table of
+  // the unit's own float computation (DequantizeLinear, ONNX Runtime's float function,
+  // QuantizeLinear: ops/qlinear_elementwise.cc), so the same integers as the float unit; under
+  // the same conditions as the pooling units. A unit left out here may still become a table
+  // (fuse_lookup_tables).
+  Match fuse_lookup_unary(int ni) {
     Node& n = node(ni);
-    std::vector<Node*> dq = dq_inputs(n);
-    std::string reason;
-    Node* q = single_q_output(n, &reason);
-    if (dq.empty() || !dq[0] || !q) return {};
-    // QLinearSigmoid is a 256-entry table of DequantizeLinear, ONNX Runtime's float sigmoid
-    // (which quint computes bit for bit) and QuantizeLinear: the float unit gives its integers.
-    if (n.op_type == "Sigmoid")
-      return {true, "ONNX Runtime fuses this unit into QLinearSigmoid, a table of the same float computation: it runs in "
-                    "float, with the same integers"};
-    return {true, "ONNX Runtime fuses this unit into QLinear" + n.op_type +
-                      ", which quint does not implement: it runs in float and may differ by 1 LSB"};
+    UnaryUnit u;
+    if (Match m = unary_unit(n, u); !m.unit || !m.reason.empty()) return m;
+    Attributes attrs;
+    if (n.op_type == "LeakyRelu") attrs.set("alpha", n.attrs.get_float("alpha", 0.01f));
+    return fuse_unary_unit(ni, u, "QLinear" + n.op_type, std::move(attrs));
   }
 
   // ReluQuantFusion / ClipQuantFusion: a Relu or Clip whose only consumer is a Q that saturates
@@ -1056,6 +1057,15 @@ class QdqFuser {
       g.nodes[qi] = std::move(lookup);
       g.opsets.emplace("quint", 1);
       for (int ni : members) fg_.kill(ni);
+      // A member reported as a unit left in float is in the table now.
+      for (size_t k = 0; k < not_fused_node_.size();) {
+        if (members.count(not_fused_node_[k]) == 0) {
+          ++k;
+          continue;
+        }
+        report_.not_fused.erase(report_.not_fused.begin() + static_cast<std::ptrdiff_t>(k));
+        not_fused_node_.erase(not_fused_node_.begin() + static_cast<std::ptrdiff_t>(k));
+      }
       fg_.refresh();
     }
   }
@@ -1063,6 +1073,7 @@ class QdqFuser {
   FusionGraph fg_;
   const ops::KernelOptions& options_;
   FusionReport report_;
+  std::vector<int> not_fused_node_;  // the node of each report_.not_fused line
   std::map<const Node*, std::string> relu_folded_;
 };
 
