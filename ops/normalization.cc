@@ -1,6 +1,6 @@
 // BatchNormalization (inference, and the training-mode statistics of opset 14+),
 // LayerNormalization (opset 17), Softmax and LogSoftmax (both semantic eras: coerced to 2-D
-// before opset 13, a single axis from 13).
+// before opset 13, a single axis from 13), LRN.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -333,6 +333,84 @@ std::unique_ptr<Kernel> build_softmax(BuildContext& ctx) {
   });
 }
 
+// ---- LRN (local response normalization across channels) ----------------------------------------
+// x is [N, C, D1 … Dk] (GoogLeNet, AlexNet: [N, C, H, W]):
+//   y = x · (bias + alpha/size · Σ x_j²)^(−beta)   over the channels j of the window
+//   max(0, c − ⌊(size−1)/2⌋) … min(C−1, c + ⌈(size−1)/2⌉)
+// in ONNX Runtime's order (its Caffe2-derived kernel): aos = fl32(alpha / size); the window sum
+// of the first channel starts at bias and adds aos·x_j² term by term, each later channel's
+// starts from the previous channel's, adds aos·(entering square) and then (−aos)·(leaving
+// square) (a product and a sum, each rounded; squares outside the channels are 0); then
+// x · pow(s, −beta). pow is libm's powf (ONNX Runtime's Eigen pow may differ by an ULP, so the
+// result is within float rounding of it, not bit for bit).
+template <class T>
+class LrnKernel final : public Kernel {
+ public:
+  LrnKernel(int64_t batch, int64_t channels, int64_t inner, int64_t size, float alpha, float beta, float bias)
+      : batch_(batch), c_(channels), inner_(inner), size_(size), aos_(static_cast<T>(alpha / static_cast<float>(size))),
+        beta_(static_cast<T>(beta)), bias_(static_cast<T>(bias)) {}
+  void run(const RunContext& ctx) const override {
+    const T* x = in_ptr<T>(ctx, 0);
+    T* y = out_ptr<T>(ctx, 0);
+    constexpr int64_t kBlock = 64;  // pixels whose running sums advance together
+    const int64_t blocks = (inner_ + kBlock - 1) / kBlock;
+    const int64_t pre = (size_ - 1) / 2;
+    const T aos = aos_, neg_aos = -aos_, neg_beta = -beta_;
+    ctx.parallel->parallel_for(batch_ * blocks, 1, [&](int64_t b, int64_t e) {
+      T sum[kBlock];
+      for (int64_t item = b; item < e; ++item) {
+        const int64_t n = item / blocks, p0 = item % blocks * kBlock, len = std::min(kBlock, inner_ - p0);
+        const T* xn = x + n * c_ * inner_ + p0;
+        T* yn = y + n * c_ * inner_ + p0;
+        // The square of padded channel j (channel j − pre of the input, 0 outside it).
+        auto add_square = [&](int64_t j, T factor) {
+          const int64_t ch = j - pre;
+          if (ch < 0 || ch >= c_) {
+            for (int64_t i = 0; i < len; ++i) sum[i] = sum[i] + factor * T{0};
+            return;
+          }
+          const T* xc = xn + ch * inner_;
+          for (int64_t i = 0; i < len; ++i) sum[i] = sum[i] + factor * (xc[i] * xc[i]);
+        };
+        for (int64_t i = 0; i < len; ++i) sum[i] = bias_;
+        for (int64_t j = 0; j < size_; ++j) add_square(j, aos);
+        for (int64_t c = 0; c < c_; ++c) {
+          if (c > 0) {
+            add_square(c + size_ - 1, aos);
+            add_square(c - 1, neg_aos);
+          }
+          const T* xc = xn + c * inner_;
+          T* yc = yn + c * inner_;
+          for (int64_t i = 0; i < len; ++i) yc[i] = xc[i] * std::pow(sum[i], neg_beta);
+        }
+      }
+    });
+  }
+
+ private:
+  int64_t batch_, c_, inner_, size_;
+  T aos_, beta_, bias_;
+};
+
+std::unique_ptr<Kernel> build_lrn(BuildContext& ctx) {
+  ctx.expect_inputs(1, 1);
+  const ValueInfo& x = ctx.input(0);
+  if (x.shape.size() < 2) fail("X must have rank >= 2 ([N, C, ...]), has shape ", shape_str(x.shape));
+  const int64_t size = ctx.attrs().get_int("size");
+  if (size < 1) fail("size must be >= 1, got ", size);
+  const float alpha = ctx.attrs().get_float("alpha", 0.0001f);
+  const float beta = ctx.attrs().get_float("beta", 0.75f);
+  const float bias = ctx.attrs().get_float("bias", 1.0f);
+  if (!std::isfinite(alpha) || !std::isfinite(beta) || !std::isfinite(bias))
+    fail("alpha, beta and bias must be finite, got ", alpha, ", ", beta, ", ", bias);
+  int64_t inner = 1;
+  for (size_t i = 2; i < x.shape.size(); ++i) inner *= x.shape[i];
+  ctx.set_output(0, x.dtype, x.shape);
+  return visit_real(x.dtype, "X", [&](auto tag) -> std::unique_ptr<Kernel> {
+    return std::make_unique<LrnKernel<decltype(tag)>>(x.shape[0], x.shape[1], inner, size, alpha, beta, bias);
+  });
+}
+
 }  // namespace
 
 void register_normalization(Registry& r) {
@@ -340,6 +418,7 @@ void register_normalization(Registry& r) {
   r.add({"ai.onnx", "LayerNormalization", 17, 1000, build_layer_norm});
   r.add({"ai.onnx", "Softmax", 1, 1000, build_softmax<false>});
   r.add({"ai.onnx", "LogSoftmax", 1, 1000, build_softmax<true>});
+  r.add({"ai.onnx", "LRN", 1, 1000, build_lrn});
 }
 
 }  // namespace quint::ops

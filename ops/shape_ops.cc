@@ -123,6 +123,51 @@ std::unique_ptr<Kernel> build_identity(BuildContext& ctx) {
   return make_copy(x.dtype);
 }
 
+// Dropout at inference: the output is the input and the optional mask is all true (bool from
+// opset 10, the input's type before). Training mode (opset 12+'s training_mode input) would drop
+// random elements; a run here is inference, so a training_mode that is not the constant false
+// is refused rather than ignored.
+template <class T>
+class DropoutKernel final : public Kernel {
+ public:
+  explicit DropoutKernel(DType mask_type) : mask_type_(mask_type) {}
+  void run(const RunContext& ctx) const override {
+    const T* x = in_ptr<T>(ctx, 0);
+    T* y = out_ptr<T>(ctx, 0);
+    const int64_t n = ctx.in(0).numel();
+    ctx.parallel->parallel_for(n, 1 << 16, [&](int64_t b, int64_t e) { std::copy(x + b, x + e, y + b); });
+    if (ctx.outputs.size() < 2 || !ctx.outputs[1]) return;
+    auto fill = [&](auto one) {
+      auto* m = out_ptr<decltype(one)>(ctx, 1);
+      ctx.parallel->parallel_for(n, 1 << 16, [&](int64_t b, int64_t e) { std::fill(m + b, m + e, one); });
+    };
+    if (mask_type_ == DType::Bool) fill(true);
+    else fill(T{1});
+  }
+
+ private:
+  DType mask_type_;
+};
+
+std::unique_ptr<Kernel> build_dropout(BuildContext& ctx) {
+  ctx.expect_inputs(1, 3);
+  const ValueInfo& x = ctx.input(0);
+  if (ctx.node().opset < 7 && ctx.attrs().get_int("is_test", 0) == 0)
+    fail("is_test is 0 (training); quint runs inference only (set is_test=1, or export the model in eval mode)");
+  if (ctx.has_input(2)) {
+    const Tensor& training = ctx.constant_input(2, "training_mode");
+    if (training.numel() != 1 || training.as_int64(0) != 0)
+      fail("training_mode must be the constant false (quint runs inference only)");
+  }
+  if (ctx.num_outputs() > 2) fail("Dropout has at most 2 outputs, the node has ", ctx.num_outputs());
+  ctx.set_output(0, x.dtype, x.shape, x.quant);
+  const DType mask_type = ctx.node().opset >= 10 ? DType::Bool : x.dtype;
+  if (ctx.num_outputs() > 1) ctx.set_output(1, mask_type, x.shape);
+  if (x.dtype == DType::Float32) return std::make_unique<DropoutKernel<float>>(mask_type);
+  if (x.dtype == DType::Float64) return std::make_unique<DropoutKernel<double>>(mask_type);
+  fail("data must be float32 or float64, got ", dtype_name(x.dtype));
+}
+
 // Reshape: 0 copies the input's dim at that index (unless allowzero=1, opset 14+, where 0 is a
 // zero-size dim), -1 takes whatever size makes the element counts equal.
 std::unique_ptr<Kernel> build_reshape(BuildContext& ctx) {
@@ -1172,6 +1217,7 @@ std::unique_ptr<Kernel> build_pad(BuildContext& ctx) {
 
 void register_shape_ops(Registry& r) {
   r.add(elementwise_op({"ai.onnx", "Identity", 1, 1000, build_identity}));
+  r.add({"ai.onnx", "Dropout", 1, 1000, build_dropout});
   r.add({"ai.onnx", "Reshape", 1, 1000, build_reshape});
   r.add({"ai.onnx", "Flatten", 1, 1000, build_flatten});
   r.add({"ai.onnx", "Squeeze", 1, 1000, build_squeeze});

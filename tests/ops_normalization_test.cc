@@ -1,9 +1,11 @@
-// BatchNormalization, Softmax, LogSoftmax and the Reduce family against naive references written
+// BatchNormalization, Softmax, LogSoftmax, LRN and the Reduce family against naive references written
 // here from the ONNX spec's formulas (in double, element by element), on random shapes and axes.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <map>
@@ -11,7 +13,10 @@
 #include <string>
 #include <vector>
 
+#include "model_builder.h"
 #include "op_harness.h"
+#include "reference_runs.h"
+#include "test_paths.h"
 
 namespace quint::test {
 
@@ -523,6 +528,123 @@ TEST(Reduce, ThreadsGiveTheSameResult) {
     op.threads = 2;
     EXPECT_TRUE(tensors_equal(run_op(op)[0], one));
   }
+}
+
+
+// ---- LRN -----------------------------------------------------------------------------------
+
+// The spec's formula in double: y = x / (bias + alpha/size · Σ x_j²)^beta over the window
+// [c − ⌊(size−1)/2⌋, c + ⌈(size−1)/2⌉] ∩ [0, C).
+Tensor reference_lrn(const Tensor& x, int64_t size, double alpha, double beta, double bias) {
+  const Shape& s = x.shape();
+  const int64_t n = s[0], c = s[1], inner = x.numel() / (n * c);
+  const int64_t lo = (size - 1) / 2, hi = size - 1 - lo;
+  Tensor y(x.dtype(), s);
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t i = 0; i < inner; ++i) {
+        double sum = 0;
+        for (int64_t j = std::max<int64_t>(0, ch - lo); j <= std::min(c - 1, ch + hi); ++j) {
+          const double v = x.as_double((b * c + j) * inner + i);
+          sum += v * v;
+        }
+        const int64_t at = (b * c + ch) * inner + i;
+        const double v = x.as_double(at) / std::pow(bias + alpha / static_cast<double>(size) * sum, beta);
+        if (x.dtype() == DType::Float32) y.data<float>()[at] = static_cast<float>(v);
+        else y.data<double>()[at] = v;
+      }
+  return y;
+}
+
+OpRun lrn_op(const Tensor& x, int64_t size, float alpha, float beta, float bias) {
+  OpRun r;
+  r.op_type = "LRN";
+  r.opset = 13;
+  r.attrs = attrs_of({{"size", size}, {"alpha", alpha}, {"beta", beta}, {"bias", bias}});
+  r.inputs = {dyn(x)};
+  return r;
+}
+
+TEST(Lrn, RandomShapesAndWindowsMatchFormula) {
+  for (int k = 0; k < 60; ++k) {
+    Shape s = random_shape(2, 5, 7);
+    s[1] = 1 + static_cast<int64_t>(rng()() % 40);
+    const int64_t size = 1 + static_cast<int64_t>(rng()() % 9);  // even sizes too
+    const float alpha = std::pow(10.0f, -static_cast<float>(rng()() % 6)) * (k % 7 == 3 ? 50.0f : 1.0f);
+    const float beta = k % 3 ? 0.75f : static_cast<float>(std::uniform_real_distribution<double>(0.1, 1.5)(rng()));
+    const float bias = k % 4 ? 1.0f : 2.5f;
+    Tensor x = random_floats(s, -20, 20);
+    if (k % 5 == 4) {  // float64
+      Tensor d(DType::Float64, s);
+      for (int64_t i = 0; i < x.numel(); ++i) d.data<double>()[i] = x.data<float>()[i];
+      x = d;
+    }
+    const Tensor want = reference_lrn(x, size, alpha, beta, bias);
+    for (int threads : {1, 2}) {
+      OpRun r = lrn_op(x, size, alpha, beta, bias);
+      r.threads = threads;
+      // The window sum runs from channel to channel (adding the entering square, subtracting
+      // the leaving one, as ONNX Runtime does), so large squares leave their rounding behind.
+      EXPECT_TRUE(tensors_close(run_op(r)[0], want, 3e-5, 1e-30))
+          << shape_str(s) << " size " << size << " alpha " << alpha << " beta " << beta << " bias " << bias;
+    }
+  }
+}
+
+// ONNX Runtime's LRN (4-D, odd sizes): the same window sums, and a pow that may differ from
+// libm's by an ULP, so results within a few float ULP of each other.
+TEST(Lrn, WithinUlpsOfOnnxRuntime) {
+  if (ort_harness_dir().empty()) GTEST_SKIP() << "ONNX Runtime harness not installed (scripts/setup.sh)";
+  ModelBuilder b;
+  b.opset("", 13);
+  std::map<std::string, std::string> inputs;
+  std::vector<std::pair<std::string, Tensor>> xs;
+  for (int k = 0; k < 12; ++k) {
+    const std::string id = std::to_string(k);
+    const Shape s{1 + k % 2, 3 + 7 * k % 40, 1 + k % 9, 2 + k % 5};
+    const Tensor x = random_floats(s, -20, 20);
+    b.input("x" + id, DType::Float32, s);
+    Attributes a = attrs_of({{"size", int64_t{1 + 2 * (k % 5)}}, {"alpha", k % 3 ? 1e-4f : 0.02f},
+                             {"beta", k % 4 ? 0.75f : 0.5f}, {"bias", k % 5 ? 1.0f : 2.0f}});
+    b.node("LRN", {"x" + id}, {"y" + id}, a);
+    b.output("y" + id, DType::Float32);
+    inputs["x" + id] = save_npy_temp("lrn_x" + id, x);
+    xs.emplace_back(id, x);
+  }
+  const std::string path = b.save("lrn_ort.onnx");
+  const auto ort = run_ort(path, inputs, "");
+  Session session(path);
+  std::map<std::string, Tensor> feed;
+  for (const auto& [id, x] : xs) feed["x" + id] = x;
+  const auto mine = quint_tensors(session, feed);
+  int64_t differ = 0, total = 0;
+  for (const auto& [id, x] : xs) {
+    const Tensor &o = ort.at("y" + id), &q = mine.at("y" + id);
+    ASSERT_EQ(o.numel(), q.numel());
+    for (int64_t i = 0; i < o.numel(); ++i) {
+      int32_t bo, bq;
+      std::memcpy(&bo, &o.data<float>()[i], 4);
+      std::memcpy(&bq, &q.data<float>()[i], 4);
+      EXPECT_LE(std::abs(int64_t{bo} - bq), 4) << "y" << id << "[" << i << "]: " << o.data<float>()[i] << " vs " << q.data<float>()[i];
+      differ += bo != bq;
+      ++total;
+    }
+  }
+  std::printf("[ LRN ] %lld of %lld floats differ from ONNX Runtime's (by at most 4 ULP)\n", static_cast<long long>(differ),
+              static_cast<long long>(total));
+}
+
+TEST(Lrn, ClearErrors) {
+  const Tensor x = random_floats({1, 3, 2, 2});
+  OpRun r = lrn_op(x, 0, 1e-4f, 0.75f, 1.0f);
+  expect_error(r, "size must be >= 1");
+  r = lrn_op(Tensor(DType::Float32, {4}), 3, 1e-4f, 0.75f, 1.0f);
+  expect_error(r, "rank >= 2");
+  r = lrn_op(x, 3, 1e-4f, 0.75f, 1.0f);
+  r.attrs = attrs_of({{"alpha", 1e-4f}});
+  expect_error(r, "size");
+  r = lrn_op(Tensor(DType::Int32, {1, 3, 2, 2}), 3, 1e-4f, 0.75f, 1.0f);
+  expect_error(r, "float32 or float64");
 }
 
 }  // namespace

@@ -805,6 +805,50 @@ TEST(ShapeOps, ShapeSubgraphIsFoldedAtLoad) {
   EXPECT_EQ(sum.planned_steps, 1);  // only the Reshape runs
 }
 
+
+// Dropout at inference: the input unchanged, the mask all true (bool from opset 10, the data
+// type before); training is refused, never silently ignored.
+TEST(ShapeOps, DropoutIsIdentityWithATrueMask) {
+  Tensor x(DType::Float32, {2, 3, 5});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = static_cast<float>(i) * 0.37f - 4.0f;
+  for (int opset : {7, 10, 12, 13}) {
+    OpRun r;
+    r.op_type = "Dropout";
+    r.opset = opset;
+    r.inputs = {dyn(x)};
+    if (opset >= 12) r.inputs.push_back(cst(Tensor::scalar<float>(0.5f)));
+    if (opset >= 12) r.inputs.push_back(cst(Tensor::scalar<bool>(false)));
+    r.num_outputs = 2;
+    const auto out = run_op(r);
+    EXPECT_TRUE(tensors_equal(out[0], x)) << "opset " << opset;
+    ASSERT_EQ(out[1].dtype(), opset >= 10 ? DType::Bool : DType::Float32) << "opset " << opset;
+    ASSERT_EQ(out[1].shape(), x.shape());
+    for (int64_t i = 0; i < x.numel(); ++i) ASSERT_EQ(out[1].as_double(i), 1.0) << "opset " << opset;
+  }
+  auto expect_refused = [&](OpRun r, const std::string& needle) {
+    try {
+      run_op(r);
+      ADD_FAILURE() << "expected an error mentioning '" << needle << "'";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  OpRun train;
+  train.op_type = "Dropout";
+  train.opset = 13;
+  train.inputs = {dyn(x), cst(Tensor::scalar<float>(0.5f)), cst(Tensor::scalar<bool>(true))};
+  expect_refused(train, "training_mode must be the constant false");
+  train.inputs[2] = dyn(Tensor::scalar<bool>(false));
+  expect_refused(train, "training_mode");
+  OpRun old;
+  old.op_type = "Dropout";
+  old.opset = 6;
+  old.inputs = {dyn(x)};
+  expect_refused(old, "is_test is 0");
+  old.attrs.set("is_test", int64_t{1});
+  EXPECT_TRUE(tensors_equal(run_op(old)[0], x));
+}
+
 }  // namespace
 
 }  // namespace quint::test
