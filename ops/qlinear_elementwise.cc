@@ -712,6 +712,7 @@ void register_qlinear_elementwise(Registry& r) {
   {
     OpDef mul{"com.microsoft", "QLinearMul", 1, 1000, build_qlinear_binary<BinaryKind::Mul>};
     mul.layout_aware = true;
+    mul.explain = explain_qlinear_mul;
     r.add(mul);
   }
   {
@@ -723,6 +724,7 @@ void register_qlinear_elementwise(Registry& r) {
   {
     OpDef concat{"com.microsoft", "QLinearConcat", 1, 1000, build_qlinear_concat};
     concat.layout_aware = true;
+    concat.explain = explain_qlinear_concat;
     r.add(concat);
   }
   r.add({"com.microsoft", "QLinearSoftmax", 1, 1000, build_qlinear_softmax});

@@ -1,5 +1,5 @@
-// explain for QuantizeLinear, QLinearAdd, QLinearGlobalAveragePool, QLinearLeakyRelu and
-// QLinearSigmoid: under every arithmetic, the scheme's result is the kernel's element when the
+// explain for QuantizeLinear, QLinearAdd, QLinearMul, QLinearConcat, QLinearGlobalAveragePool,
+// QLinearLeakyRelu and QLinearSigmoid: under every arithmetic, the scheme's result is the kernel's element when the
 // kernel runs with that arithmetic; the ONNX Runtime scheme also equals an independent computation
 // written here from the documented formulas, and the pitfalls compute what they say.
 #include <gtest/gtest.h>
@@ -182,6 +182,53 @@ TEST(ExplainQops, QLinearGlobalAveragePoolBothLayouts) {
       return std::clamp<int64_t>(static_cast<int64_t>(std::nearbyint(v)) + y_zp, 0, 255);
     });
   }
+}
+
+TEST(ExplainQops, QLinearMulSameShapeAndPerChannel) {
+  for (bool per_channel : {false, true}) {
+    const Shape as{1, 4, 3, 5}, bs = per_channel ? Shape{1, 4, 1, 1} : as;
+    Tensor a = random_u8(as), b = random_u8(bs);
+    const float a_s = 0.05f, b_s = 0.0625f, c_s = 0.02f;
+    const uint8_t a_zp = 120, b_zp = 3, c_zp = 9;
+    OpRun r;
+    r.op_type = "QLinearMul";
+    r.domain = "com.microsoft";
+    r.opset = 1;
+    r.inputs = {dyn(a), cst(Tensor::scalar<float>(a_s)), cst(Tensor::scalar<uint8_t>(a_zp)),
+                dyn(b), cst(Tensor::scalar<float>(b_s)), cst(Tensor::scalar<uint8_t>(b_zp)),
+                cst(Tensor::scalar<float>(c_s)), cst(Tensor::scalar<uint8_t>(c_zp))};
+    auto b_at = [&](const std::vector<int64_t>& idx) {
+      return per_channel ? b.data<uint8_t>()[idx[1]] : b.data<uint8_t>()[((idx[0] * 4 + idx[1]) * 3 + idx[2]) * 5 + idx[3]];
+    };
+    // ONNX Runtime's MLAS formula, written out here: the product exact, one multiplier, the zero
+    // point added in float before rounding.
+    const float mult = (a_s * b_s) / c_s;
+    expect_schemes_match_kernels(r, a.numel(), [&](const std::vector<int64_t>& idx, int64_t flat) {
+      const int64_t p = (int64_t{a.data<uint8_t>()[flat]} - a_zp) * (int64_t{b_at(idx)} - b_zp);
+      const float v = static_cast<float>(p) * mult + static_cast<float>(c_zp);
+      return std::clamp<int64_t>(static_cast<int64_t>(std::nearbyint(v)), 0, 255);
+    });
+  }
+}
+
+TEST(ExplainQops, QLinearConcatCopiedAndRequantizedInputs) {
+  const Tensor x0 = random_u8({1, 3, 2, 4}), x1 = random_u8({1, 5, 2, 4});
+  const float y_s = 0.1f, x1_s = 0.037f;
+  const uint8_t y_zp = 12, x1_zp = 200;
+  OpRun r;
+  r.op_type = "QLinearConcat";
+  r.domain = "com.microsoft";
+  r.opset = 1;
+  r.attrs.set("axis", int64_t{1});
+  r.inputs = {cst(Tensor::scalar<float>(y_s)), cst(Tensor::scalar<uint8_t>(y_zp)),
+              dyn(x0), cst(Tensor::scalar<float>(y_s)), cst(Tensor::scalar<uint8_t>(y_zp)),  // copied
+              dyn(x1), cst(Tensor::scalar<float>(x1_s)), cst(Tensor::scalar<uint8_t>(x1_zp))};
+  expect_schemes_match_kernels(r, 64, [&](const std::vector<int64_t>& idx, int64_t) -> int64_t {
+    const int64_t c = idx[1], hw = idx[2] * 4 + idx[3];
+    if (c < 3) return x0.data<uint8_t>()[c * 8 + hw];
+    const float real = x1_s * static_cast<float>(int{x1.data<uint8_t>()[(c - 3) * 8 + hw]} - x1_zp);
+    return std::clamp<int64_t>(static_cast<int64_t>(std::nearbyint(real / y_s)) + y_zp, 0, 255);
+  });
 }
 
 TEST(ExplainQops, QLinearLeakyReluAndSigmoid) {

@@ -378,10 +378,16 @@ std::vector<Explanation> Session::explain(const std::map<std::string, Tensor>& i
   const int ni = g.values[v].producer;
   const runtime::Node& node = g.nodes[ni];
   const ops::OpDef* def = ops::Registry::builtin().find(node.domain, node.op_type, node.opset);
-  if (!def || !def->explain)
-    throw Error("explain covers QLinearConv, QLinearMatMul, QGemm, QLinearAdd, QLinearGlobalAveragePool and "
-                "QuantizeLinear; '" + request.tensor + "' is produced by " + node.op_type,
+  if (!def || !def->explain) {
+    // The operators that have an explain, from the registry (so the list cannot go stale).
+    std::set<std::string> covered;
+    for (const ops::OpDef& d : ops::Registry::builtin().all())
+      if (d.explain && d.domain != "quint") covered.insert(d.op_type);
+    std::string list;
+    for (const std::string& op : covered) list += (list.empty() ? "" : ", ") + op;
+    throw Error("explain covers " + list + "; '" + request.tensor + "' is produced by " + node.op_type,
                 runtime::node_context(g, ni));
+  }
   if (node.outputs.empty() || node.outputs[0] != v)
     throw Error("explain works on a node's first output; '" + request.tensor + "' is another output",
                 runtime::node_context(g, ni));
