@@ -39,6 +39,7 @@
 
 #include "arith/requant.h"
 #include "common.h"
+#include "explain_util.h"
 #include "register.h"
 #include "x86/maxpool.h"
 
@@ -737,12 +738,180 @@ std::unique_ptr<Kernel> build_global_max_pool(BuildContext& ctx) {
   return std::make_unique<GlobalMaxPoolKernel>(std::move(s), x.dtype);
 }
 
+// ---------------------------------------------------------------------------------------------
+// explain: one output element of an 8-bit MaxPool, AveragePool or QLinearAveragePool, from its
+// window's taps in the kernels' order (the same plan, the same arithmetic).
+// ---------------------------------------------------------------------------------------------
+
+struct WindowTap {
+  std::vector<int64_t> index;  // in the input, model layout
+  int32_t value = 0;
+};
+
+struct PoolElement {
+  int64_t n = 0, c = 0;
+  std::vector<WindowTap> taps;  // the valid taps, in scan order
+  int64_t valid = 0, full = 0;  // valid taps; taps inside the padded extent
+};
+
+// The window of output element `idx` ([n, c, spatial…], or [n, spatial…, c] when channels_last).
+PoolElement pool_element(const PoolPlan& p, const Tensor& x, const std::vector<int64_t>& idx) {
+  checked_offset(idx, pool_out_shape(p));
+  const WindowGeometry& g = p.g;
+  const size_t r = static_cast<size_t>(g.spatial_rank);
+  PoolElement e;
+  e.n = idx[0];
+  e.c = p.channels_last ? idx.back() : idx[1];
+  std::array<int64_t, 3> o{0, 0, 0};
+  for (size_t i = 0; i < r; ++i) o[3 - r + i] = idx[(p.channels_last ? 1 : 2) + i];
+  const int64_t in_hw = g.in[1] * g.in[2];
+  auto begin = [](int64_t) {};
+  auto tap = [&](int64_t id, int64_t ih, int64_t iw) {
+    WindowTap t;
+    const std::array<int64_t, 3> at{id, ih, iw};
+    t.index.push_back(e.n);
+    if (!p.channels_last) t.index.push_back(e.c);
+    for (size_t i = 0; i < r; ++i) t.index.push_back(at[3 - r + i]);
+    if (p.channels_last) t.index.push_back(e.c);
+    t.value = static_cast<int32_t>(x.as_int64(p.in_base(e.n, e.c) + (id * in_hw + ih * g.in[2] + iw) * p.stride()));
+    e.taps.push_back(std::move(t));
+  };
+  auto end = [&](int64_t, int64_t valid, int64_t full) {
+    e.valid = valid;
+    e.full = full;
+  };
+  visit_window(p, o[0], o[1], o[2], 0, begin, tap, end);
+  return e;
+}
+
+// An explanation of `op`'s element, opened with its window.
+Explanation window_explanation(const char* op, const ExplainContext& ec, const PoolElement& e, const PoolPlan& p) {
+  Explanation ex;
+  ex.op_type = op;
+  ex.node = ec.node.name;
+  ex.index = ec.index;
+  ex.details.push_back(cat("window: ", e.valid, " taps inside the input, ", e.full - e.valid,
+                           " in the padding (kernel ", p.g.kernel_size(), " taps)"));
+  const size_t shown = std::min<size_t>(e.taps.size(), 32);
+  std::string list;
+  for (size_t i = 0; i < shown; ++i)
+    list += (i ? ", " : "") + cat("x", fmt_index(e.taps[i].index), " = ", e.taps[i].value);
+  if (shown < e.taps.size()) list += cat(", … (", e.taps.size() - shown, " more)");
+  ex.details.push_back(list);
+  return ex;
+}
+
+Explanation explain_max_pool(const ExplainContext& ec) {
+  ExplainBuild eb(ec);
+  const Tensor& x = *ec.inputs[0];
+  if (!is_quant8(x.dtype())) fail("explain covers MaxPool on 8-bit tensors; this input is ", dtype_name(x.dtype()));
+  build_max_pool(eb.ctx());
+  const PoolPlan p = pool_plan(eb.ctx(), x.shape(), true);
+  const PoolElement e = pool_element(p, x, ec.index);
+  Explanation ex = window_explanation("MaxPool", ec, e, p);
+  // The first valid tap, replaced by each strictly greater one; padding never wins.
+  int32_t y = qmin(x.dtype());
+  for (size_t i = 0; i < e.taps.size(); ++i)
+    if (i == 0 || e.taps[i].value > y) y = e.taps[i].value;
+  const std::vector<ExplainStep> steps = {
+      {"maximum", cat("max over the ", e.valid, " taps inside the input (padding never wins)"), cat(y)}};
+  ex.details.push_back("the same integers under every arithmetic (a maximum of the input's own levels)");
+  for (Arith a : {Arith::Onnx, Arith::OneDnn, Arith::Qnnpack, Arith::Fbgemm})
+    ex.schemes.push_back({a, steps, y, static_cast<double>(y), ""});
+  if (e.full > e.valid)
+    ex.pitfalls.push_back({"padding read as 0", "max(taps, 0): a copy of the input padded with the byte 0",
+                           cat(std::max(y, 0))});
+  return ex;
+}
+
+// QLinearAveragePool: the window's dequantized sum in scan order, its count and the
+// requantization (AvgRequant, as the kernel), or the global integer formula. (The integer
+// AveragePool extension takes its scale from the input's quantization, which an explain does not
+// see: it has no explain.)
+Explanation explain_qlinear_average_pool(const ExplainContext& ec) {
+  ExplainBuild eb(ec);
+  const Tensor& x = *ec.inputs[0];
+  build_qlinear_average_pool(eb.ctx());
+  const bool channels_last = ec.attrs.get_int("channels_last", 0) != 0;
+  Shape nchw = x.shape();
+  if (channels_last) {
+    nchw.insert(nchw.begin() + 1, nchw.back());
+    nchw.pop_back();
+  }
+  PoolPlan p = pool_plan(eb.ctx(), nchw, false);
+  p.channels_last = channels_last;
+  AvgRequant rq;
+  const QuantInput xq = read_quant_input(eb.ctx(), 1, 2, 0, "x", x.dtype());
+  const QuantInput yq = read_quant_input(eb.ctx(), 3, 4, 0, "y", x.dtype());
+  rq.x_scale = xq.scale[0];
+  rq.x_zp = xq.zero_point[0];
+  rq.y_scale = yq.scale[0];
+  rq.y_zp = yq.zero_point[0];
+  rq.qmin = qmin(x.dtype());
+  rq.qmax = qmax(x.dtype());
+  rq.global_scale = rq.x_scale / (rq.y_scale * static_cast<float>(p.g.in_size()));
+  const bool include_pad = ec.attrs.get_int("count_include_pad", 0) != 0;
+  const PoolElement e = pool_element(p, x, ec.index);
+
+  Explanation ex = window_explanation("QLinearAveragePool", ec, e, p);
+  ex.details.push_back(cat("x: scale ", fmt_float(rq.x_scale), ", zero point ", rq.x_zp, "; y: scale ", fmt_float(rq.y_scale),
+                           ", zero point ", rq.y_zp, "; count_include_pad ", include_pad ? 1 : 0));
+  std::vector<ExplainStep> steps;
+  int32_t y;
+  double pre;
+  int64_t raw_sum = 0;
+  for (const WindowTap& t : e.taps) raw_sum += t.value;
+  if (covers_whole_input(p.g)) {
+    int64_t acc = 0;
+    for (const WindowTap& t : e.taps) acc += t.value - rq.x_zp;
+    const float v = static_cast<float>(static_cast<int32_t>(acc)) * rq.global_scale;
+    y = rq.quantize_global(static_cast<int32_t>(acc));
+    pre = static_cast<double>(v) + rq.y_zp;
+    ex.details.push_back("the kernel covers the whole input without padding: ONNX Runtime's global average (integer sum)");
+    steps = {{"sum", "Σ (x − x_zp), int32", cat(acc)},
+             {"multiplier", "fl32(x_s / fl32(y_s·N))", fmt_float(rq.global_scale)},
+             {"scaled", "fl32(fl32(sum)·multiplier)", fmt_float(v)},
+             {"output", "sat(rne(scaled) + y_zp)", cat(y)}};
+  } else {
+    float sum = 0;
+    for (const WindowTap& t : e.taps) sum += rq.dequantize(t.value);
+    const int64_t count = include_pad ? p.g.kernel_size() : e.valid;
+    const float avg = sum / static_cast<float>(count);
+    const float v = avg / rq.y_scale + static_cast<float>(rq.y_zp);
+    y = rq.quantize(sum, count);
+    pre = v;
+    steps = {{"sum", "Σ fl32((x − x_zp)·x_s), in scan order", fmt_float(sum)},
+             {"count", include_pad ? "the kernel's volume (count_include_pad 1)" : "the valid taps (count_include_pad 0)",
+              cat(count)},
+             {"average", "fl32(sum / count)", fmt_float(avg)},
+             {"scaled", "fl32(fl32(average / y_s) + y_zp)", fmt_float(v)},
+             {"output", "sat(rne(scaled))", cat(y)}};
+    if (e.full > e.valid || (include_pad && p.g.kernel_size() != e.valid)) {
+      const int64_t other = include_pad ? e.valid : p.g.kernel_size();
+      ex.pitfalls.push_back({"count_include_pad the other way", cat("the sum divided by ", other, " instead"),
+                             cat(rq.quantize(sum, other))});
+    }
+  }
+  ex.details.push_back("ONNX Runtime's formula; the same under every scheme");
+  for (Arith a : {Arith::Onnx, Arith::OneDnn, Arith::Qnnpack, Arith::Fbgemm}) ex.schemes.push_back({a, steps, y, pre, ""});
+  if (!e.taps.empty()) {
+    const double mean = static_cast<double>(raw_sum) / static_cast<double>(e.valid);
+    ex.pitfalls.push_back({"integer mean of the levels", "rne(Σ x / valid taps) (scales and zero points ignored)",
+                           cat(std::clamp<int64_t>(static_cast<int64_t>(std::nearbyint(mean)), rq.qmin, rq.qmax))});
+    ex.pitfalls.push_back({"truncated integer mean", "trunc(Σ x / valid taps)",
+                           cat(std::clamp<int64_t>(static_cast<int64_t>(std::trunc(mean)), rq.qmin, rq.qmax))});
+  }
+  return ex;
+}
+
+
 }  // namespace
 
 void register_pool(Registry& r) {
   {
     OpDef max_pool{"ai.onnx", "MaxPool", 1, 1000, build_max_pool};
     max_pool.layout_aware = true;
+    max_pool.explain = explain_max_pool;
     r.add(max_pool);
   }
   {
@@ -752,7 +921,11 @@ void register_pool(Registry& r) {
   }
   r.add({"ai.onnx", "GlobalMaxPool", 1, 1000, build_global_max_pool});
   r.add({"ai.onnx", "GlobalAveragePool", 1, 1000, build_global_average_pool});
-  r.add({"com.microsoft", "QLinearAveragePool", 1, 1000, build_qlinear_average_pool});
+  {
+    OpDef qavg{"com.microsoft", "QLinearAveragePool", 1, 1000, build_qlinear_average_pool};
+    qavg.explain = explain_qlinear_average_pool;
+    r.add(qavg);
+  }
 }
 
 }  // namespace quint::ops

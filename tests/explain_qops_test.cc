@@ -1,5 +1,5 @@
 // explain for QuantizeLinear, QLinearAdd, QLinearMul, QLinearConcat, QLinearGlobalAveragePool,
-// QLinearLeakyRelu and QLinearSigmoid: under every arithmetic, the scheme's result is the kernel's element when the
+// QLinearAveragePool, MaxPool, QLinearLeakyRelu and QLinearSigmoid: under every arithmetic, the scheme's result is the kernel's element when the
 // kernel runs with that arithmetic; the ONNX Runtime scheme also equals an independent computation
 // written here from the documented formulas, and the pitfalls compute what they say.
 #include <gtest/gtest.h>
@@ -229,6 +229,76 @@ TEST(ExplainQops, QLinearConcatCopiedAndRequantizedInputs) {
     const float real = x1_s * static_cast<float>(int{x1.data<uint8_t>()[(c - 3) * 8 + hw]} - x1_zp);
     return std::clamp<int64_t>(static_cast<int64_t>(std::nearbyint(real / y_s)) + y_zp, 0, 255);
   });
+}
+
+// MaxPool (3×3, stride 2, pads 1: windows at the border read padding, which never wins) and
+// QLinearAveragePool (both count_include_pad, both layouts, and a kernel covering the whole input,
+// where ONNX Runtime switches to the integer global formula).
+TEST(ExplainQops, MaxPoolWindowsWithPadding) {
+  const Tensor x = random_u8({1, 3, 7, 6});
+  OpRun r;
+  r.op_type = "MaxPool";
+  r.opset = 13;
+  r.attrs.set("kernel_shape", std::vector<int64_t>{3, 3});
+  r.attrs.set("strides", std::vector<int64_t>{2, 2});
+  r.attrs.set("pads", std::vector<int64_t>{1, 1, 1, 1});
+  r.inputs = {dyn(x)};
+  expect_schemes_match_kernels(r, 3 * 4 * 3, [&](const std::vector<int64_t>& idx, int64_t) {
+    int64_t m = -1;
+    for (int64_t kh = 0; kh < 3; ++kh)
+      for (int64_t kw = 0; kw < 3; ++kw) {
+        const int64_t ih = idx[2] * 2 - 1 + kh, iw = idx[3] * 2 - 1 + kw;
+        if (ih >= 0 && ih < 7 && iw >= 0 && iw < 6) m = std::max<int64_t>(m, x.data<uint8_t>()[(idx[1] * 7 + ih) * 6 + iw]);
+      }
+    return m;
+  });
+}
+
+TEST(ExplainQops, QLinearAveragePoolPaddingLayoutsAndGlobal) {
+  for (int variant = 0; variant < 5; ++variant) {
+    const bool channels_last = variant % 2 == 1, include_pad = variant >= 2, global = variant == 4;
+    const int64_t C = 3, H = 5, W = 6;
+    const Tensor x = random_u8(channels_last ? Shape{1, H, W, C} : Shape{1, C, H, W});
+    const float x_s = 0.03f, y_s = 0.05f;
+    const uint8_t x_zp = 77, y_zp = 20;
+    OpRun r;
+    r.op_type = "QLinearAveragePool";
+    r.domain = "com.microsoft";
+    r.opset = 1;
+    r.attrs.set("channels_last", int64_t{channels_last});
+    r.attrs.set("count_include_pad", int64_t{include_pad});
+    const int64_t kh = global ? H : 3, kw = global ? W : 3, pad = global ? 0 : 1;
+    r.attrs.set("kernel_shape", std::vector<int64_t>{kh, kw});
+    r.attrs.set("pads", std::vector<int64_t>{pad, pad, pad, pad});
+    r.inputs = {dyn(x), cst(Tensor::scalar<float>(x_s)), cst(Tensor::scalar<uint8_t>(x_zp)),
+                cst(Tensor::scalar<float>(y_s)), cst(Tensor::scalar<uint8_t>(y_zp))};
+    auto at = [&](int64_t c, int64_t h, int64_t w) -> int32_t {
+      return x.data<uint8_t>()[channels_last ? (h * W + w) * C + c : (c * H + h) * W + w];
+    };
+    SCOPED_TRACE("variant " + std::to_string(variant));
+    expect_schemes_match_kernels(r, 40, [&](const std::vector<int64_t>& idx, int64_t) -> int64_t {
+      const int64_t c = channels_last ? idx[3] : idx[1], oh = channels_last ? idx[1] : idx[2], ow = channels_last ? idx[2] : idx[3];
+      if (global) {  // ONNX Runtime's integer formula
+        int32_t acc = 0;
+        for (int64_t h = 0; h < H; ++h)
+          for (int64_t w = 0; w < W; ++w) acc += at(c, h, w) - x_zp;
+        const float s = x_s / (y_s * static_cast<float>(H * W));
+        return std::clamp<int64_t>(static_cast<int64_t>(std::nearbyint(static_cast<float>(acc) * s)) + y_zp, 0, 255);
+      }
+      float sum = 0;
+      int64_t valid = 0;
+      for (int64_t i = 0; i < kh; ++i)
+        for (int64_t j = 0; j < kw; ++j) {
+          const int64_t h = oh - pad + i, w = ow - pad + j;
+          if (h < 0 || h >= H || w < 0 || w >= W) continue;
+          sum += static_cast<float>(at(c, h, w) - x_zp) * x_s;
+          ++valid;
+        }
+      const float avg = sum / static_cast<float>(include_pad ? kh * kw : valid);
+      const float v = avg / y_s + static_cast<float>(y_zp);
+      return std::clamp<int64_t>(static_cast<int64_t>(std::nearbyint(v)), 0, 255);
+    });
+  }
 }
 
 TEST(ExplainQops, QLinearLeakyReluAndSigmoid) {
