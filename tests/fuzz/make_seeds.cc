@@ -158,6 +158,24 @@ std::vector<std::pair<std::string, ModelBuilder>> models() {
   }
   {
     ModelBuilder b;
+    b.opset("com.microsoft", 1);
+    b.input("a", DType::Int8, {1, 3, 2, 2});
+    b.initializer("s", Tensor::scalar<float>(0.1f)).initializer("z", Tensor::scalar<int8_t>(-3));
+    b.initializer("s2", Tensor::scalar<float>(0.004f)).initializer("z2", Tensor::scalar<int8_t>(-128));
+    b.node("QLinearLeakyRelu", {"a", "s", "z", "s", "z"}, {"l"}, attr("alpha", 0.1f), "com.microsoft");
+    b.node("QLinearSigmoid", {"l", "s", "z", "s2", "z2"}, {"y"}, {}, "com.microsoft");
+    b.output("y");
+    m.emplace_back("com_microsoft_lookup", b);
+  }
+  m.emplace_back("qdq_leaky_relu", qdq_unit("LeakyRelu", {1, 3, 4, 4}, {}, attr("alpha", 0.2f)));
+  m.emplace_back("lrn", unary("LRN", DType::Float32, {1, 5, 3, 3}, [] {
+    Attributes a = attr("size", int64_t{3});
+    a.set("alpha", 0.01f);
+    return a;
+  }()));
+  m.emplace_back("dropout", unary("Dropout", DType::Float32, {2, 3}, {}));
+  {
+    ModelBuilder b;
     b.input("a", DType::UInt8, {2, 4});
     b.initializer("as", Tensor::scalar<float>(0.1f)).initializer("az", Tensor::scalar<uint8_t>(1));
     b.initializer("b", filled_i8({4, 3}, 1)).initializer("bs", Tensor::scalar<float>(0.2f));
