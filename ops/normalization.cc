@@ -354,7 +354,7 @@ class LrnKernel final : public Kernel {
     T* y = out_ptr<T>(ctx, 0);
     constexpr int64_t kBlock = 64;  // pixels whose running sums advance together
     const int64_t blocks = (inner_ + kBlock - 1) / kBlock;
-    const int64_t pre = (size_ - 1) / 2;
+    const int64_t pre = (size_ - 1) / 2, post = size_ - 1 - pre;  // channels before and after
     const T aos = aos_, neg_aos = -aos_, neg_beta = -beta_;
     ctx.parallel->parallel_for(batch_ * blocks, 1, [&](int64_t b, int64_t e) {
       T sum[kBlock];
@@ -362,9 +362,8 @@ class LrnKernel final : public Kernel {
         const int64_t n = item / blocks, p0 = item % blocks * kBlock, len = std::min(kBlock, inner_ - p0);
         const T* xn = x + n * c_ * inner_ + p0;
         T* yn = y + n * c_ * inner_ + p0;
-        // The square of padded channel j (channel j − pre of the input, 0 outside it).
-        auto add_square = [&](int64_t j, T factor) {
-          const int64_t ch = j - pre;
+        // factor · (the square of channel ch), 0 outside the channels (the padding).
+        auto add_square = [&](int64_t ch, T factor) {
           if (ch < 0 || ch >= c_) {
             for (int64_t i = 0; i < len; ++i) sum[i] = sum[i] + factor * T{0};
             return;
@@ -373,11 +372,16 @@ class LrnKernel final : public Kernel {
           for (int64_t i = 0; i < len; ++i) sum[i] = sum[i] + factor * (xc[i] * xc[i]);
         };
         for (int64_t i = 0; i < len; ++i) sum[i] = bias_;
-        for (int64_t j = 0; j < size_; ++j) add_square(j, aos);
+        // The first window: channels −pre .. post. Adding a zero square again right after one
+        // changes nothing (only −0 + 0 moves), so each run of padding is added once: a huge size
+        // costs no more than C (and no index overflows).
+        if (pre > 0) add_square(-1, aos);
+        for (int64_t ch = 0; ch <= std::min(post, c_ - 1); ++ch) add_square(ch, aos);
+        if (post >= c_) add_square(c_, aos);
         for (int64_t c = 0; c < c_; ++c) {
           if (c > 0) {
-            add_square(c + size_ - 1, aos);
-            add_square(c - 1, neg_aos);
+            add_square(c + post, aos);       // entering the window
+            add_square(c - 1 - pre, neg_aos);  // leaving it
           }
           const T* xc = xn + c * inner_;
           T* yc = yn + c * inner_;

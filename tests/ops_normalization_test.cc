@@ -634,6 +634,16 @@ TEST(Lrn, WithinUlpsOfOnnxRuntime) {
               static_cast<long long>(total));
 }
 
+// A window far wider than the channels (up to INT64_MAX) covers them all, costs no more than
+// C per pixel, and overflows no index.
+TEST(Lrn, HugeWindows) {
+  const Tensor x = random_floats({2, 7, 3, 5}, -5, 5);
+  for (int64_t size : {int64_t{15}, int64_t{1} << 40, std::numeric_limits<int64_t>::max()}) {
+    OpRun r = lrn_op(x, size, 3.0f, 0.75f, 1.0f);
+    EXPECT_TRUE(tensors_close(run_op(r)[0], reference_lrn(x, size, 3.0f, 0.75f, 1.0f), 3e-5, 1e-30)) << "size " << size;
+  }
+}
+
 TEST(Lrn, ClearErrors) {
   const Tensor x = random_floats({1, 3, 2, 2});
   OpRun r = lrn_op(x, 0, 1e-4f, 0.75f, 1.0f);
