@@ -1,5 +1,5 @@
 // Reductions over a set of axes: ReduceSum, ReduceMean, ReduceProd, ReduceMin, ReduceMax,
-// ReduceL1, ReduceL2, ReduceSumSquare, ReduceLogSum, ReduceLogSumExp.
+// ReduceL1, ReduceL2, ReduceSumSquare, ReduceLogSum, ReduceLogSumExp; ArgMax and ArgMin.
 //
 // Axes come from the `axes` attribute, or from a constant second input (ReduceSum from opset 13,
 // the others from opset 18). No axes means every axis, unless noop_with_empty_axes=1 (with an
@@ -324,6 +324,83 @@ std::unique_ptr<Kernel> build_reduce(BuildContext& ctx) {
   });
 }
 
+// ---- ArgMax / ArgMin ---------------------------------------------------------------------------
+// The index (int64) of the largest (smallest) element along `axis`: the first one, or the last
+// with select_last_index=1 (opset 12+). keepdims keeps the axis as 1. NaN, as ONNX Runtime 1.30
+// does (measured; the spec leaves it open): comparisons are plain < and >, so a NaN is never
+// chosen unless it comes first along the axis (and is then kept) — except for a 1-D input with
+// select_last_index=0, where the first NaN is the answer (its whole-tensor path).
+template <class T, bool Max>
+class ArgKernel final : public Kernel {
+ public:
+  ArgKernel(int64_t outer, int64_t n, int64_t inner, bool last, bool nan_wins)
+      : outer_(outer), n_(n), inner_(inner), last_(last), nan_wins_(nan_wins) {}
+  void run(const RunContext& ctx) const override {
+    const T* x = static_cast<const T*>(ctx.in(0).raw());
+    int64_t* y = static_cast<int64_t*>(ctx.out(0).raw());
+    ctx.parallel->parallel_for(outer_ * inner_, 256, [&](int64_t b, int64_t e) {
+      for (int64_t o = b; o < e; ++o) {
+        const T* p = x + (o / inner_) * n_ * inner_ + o % inner_;
+        if (nan_wins_) {
+          int64_t k = 0;
+          while (k < n_ && !is_nan(p[k * inner_])) ++k;
+          if (k < n_) {
+            y[o] = k;
+            continue;
+          }
+        }
+        int64_t best = 0;
+        T v = p[0];
+        for (int64_t k = 1; k < n_; ++k) {
+          const T c = p[k * inner_];
+          const bool better = Max ? (last_ ? c >= v : c > v) : (last_ ? c <= v : c < v);
+          if (better) {
+            v = c;
+            best = k;
+          }
+        }
+        y[o] = best;
+      }
+    });
+  }
+
+ private:
+  int64_t outer_, n_, inner_;
+  bool last_, nan_wins_;
+};
+
+template <bool Max>
+std::unique_ptr<Kernel> build_arg(BuildContext& ctx) {
+  ctx.expect_inputs(1, 1);
+  const ValueInfo& x = ctx.input(0);
+  const int64_t rank = static_cast<int64_t>(x.shape.size());
+  if (rank == 0) fail("input must have rank >= 1, it is a scalar");
+  const int64_t axis = normalize_axis(ctx.attrs().get_int("axis", 0), rank);
+  const int64_t keepdims = ctx.attrs().get_int("keepdims", 1);
+  if (keepdims != 0 && keepdims != 1) fail("keepdims must be 0 or 1, got ", keepdims);
+  const int64_t last = ctx.node().opset >= 12 ? ctx.attrs().get_int("select_last_index", 0) : 0;
+  if (last != 0 && last != 1) fail("select_last_index must be 0 or 1, got ", last);
+  if (x.shape[static_cast<size_t>(axis)] == 0) fail("axis ", axis, " has no elements to choose from");
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < axis; ++d) outer *= x.shape[d];
+  for (int64_t d = axis + 1; d < rank; ++d) inner *= x.shape[d];
+  Shape out = x.shape;
+  if (keepdims) out[static_cast<size_t>(axis)] = 1;
+  else out.erase(out.begin() + axis);
+  const bool real = x.dtype == DType::Float32 || x.dtype == DType::Float64;
+  const bool integer = !real && x.dtype != DType::Bool && x.dtype != DType::String && x.dtype != DType::Float16 &&
+                       x.dtype != DType::BFloat16;
+  if (!real && !integer) fail("input type must be float32, float64 or an integer type, got ", dtype_name(x.dtype));
+  ctx.set_output(0, DType::Int64, out);
+  const int64_t n = x.shape[static_cast<size_t>(axis)];
+  return visit_dtype(x.dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
+    using T = decltype(tag);
+    if constexpr (is_numeric<T>)
+      return std::make_unique<ArgKernel<T, Max>>(outer, n, inner, last != 0, is_real<T> && rank == 1 && last == 0);
+    else return nullptr;  // unreachable: rejected above
+  });
+}
+
 }  // namespace
 
 void register_reduce(Registry& r) {
@@ -337,6 +414,8 @@ void register_reduce(Registry& r) {
   r.add({"ai.onnx", "ReduceL2", 1, 1000, build_reduce<L2Policy, true, 18>});
   r.add({"ai.onnx", "ReduceLogSum", 1, 1000, build_reduce<LogSumPolicy, true, 18>});
   r.add({"ai.onnx", "ReduceLogSumExp", 1, 1000, build_reduce<LogSumExpPolicy, true, 18>});
+  r.add({"ai.onnx", "ArgMax", 1, 1000, build_arg<true>});
+  r.add({"ai.onnx", "ArgMin", 1, 1000, build_arg<false>});
 }
 
 }  // namespace quint::ops

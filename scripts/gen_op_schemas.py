@@ -22,7 +22,7 @@ Gemm GlobalAveragePool GlobalMaxPool Greater GreaterOrEqual HardSigmoid HardSwis
 LogSoftmax MatMul MatMulInteger Max MaxPool Mean Min Mul Neg Not Or Pad Pow QLinearConv
 QLinearMatMul QuantizeLinear Reciprocal ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp ReduceMax ReduceMean ReduceMin
 ReduceProd ReduceSum ReduceSumSquare Relu Reshape Round Shape Sigmoid Size Slice Softmax Split Sqrt
-Squeeze Sub Sum Tanh Tile Transpose Unsqueeze Where Xor Dropout LRN
+Squeeze Sub Sum Tanh Tile Transpose Unsqueeze Where Xor Dropout LRN ArgMax ArgMin
 """.split()
 
 ELEM = {"float": 1, "uint8": 2, "int8": 3, "uint16": 4, "int16": 5, "int32": 6, "int64": 7,

@@ -1,4 +1,4 @@
-// BatchNormalization, Softmax, LogSoftmax, LRN and the Reduce family against naive references written
+// BatchNormalization, Softmax, LogSoftmax, LRN, the Reduce family and ArgMax/ArgMin against naive references written
 // here from the ONNX spec's formulas (in double, element by element), on random shapes and axes.
 #include <gtest/gtest.h>
 
@@ -490,6 +490,81 @@ TEST(Reduce, NanPropagatesThroughMinMax) {
     op.inputs = {dyn(x)};
     EXPECT_TRUE(std::isnan(run_op(op)[0].data<float>()[0])) << name;
   }
+}
+
+// ArgMax / ArgMin against a naive loop: every axis, keepdims, select_last_index, many ties
+// (values from a small set), several types; NaN as ONNX Runtime 1.30 handles it (measured: plain
+// comparisons, except a 1-D input with select_last_index=0, where the first NaN wins).
+TEST(ArgMaxMin, RandomAxesTiesAndNan) {
+  for (int k = 0; k < 80; ++k) {
+    const Shape s = random_shape(1, 4, 5);
+    const int64_t rank = static_cast<int64_t>(s.size());
+    const int64_t axis = static_cast<int64_t>(rng()() % rank) - (k % 2 ? rank : 0);
+    const int64_t keep = k % 3 ? 1 : 0, last = (k / 2) % 2;
+    const bool is_max = k % 4 < 2;
+    const DType t = k % 5 == 4 ? DType::UInt8 : DType::Float32;
+    Tensor x(t, s);
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      const int v = static_cast<int>(rng()() % 5);
+      if (t == DType::UInt8) x.data<uint8_t>()[i] = static_cast<uint8_t>(v);
+      else x.data<float>()[i] = rng()() % 7 == 0 && k % 3 == 0 ? std::numeric_limits<float>::quiet_NaN() : v - 2.0f;
+    }
+    OpRun r;
+    r.op_type = is_max ? "ArgMax" : "ArgMin";
+    r.opset = 13;
+    r.attrs = attrs_of({{"axis", axis}, {"keepdims", keep}, {"select_last_index", last}});
+    r.inputs = {dyn(x)};
+    const Tensor y = run_op(r)[0];
+    const int64_t ax = axis < 0 ? axis + rank : axis;
+    int64_t outer = 1, inner = 1;
+    for (int64_t d = 0; d < ax; ++d) outer *= s[d];
+    for (int64_t d = ax + 1; d < rank; ++d) inner *= s[d];
+    Shape want_shape = s;
+    if (keep) want_shape[static_cast<size_t>(ax)] = 1;
+    else want_shape.erase(want_shape.begin() + ax);
+    ASSERT_EQ(y.shape(), want_shape) << shape_str(s) << " axis " << axis;
+    ASSERT_EQ(y.dtype(), DType::Int64);
+    for (int64_t o = 0; o < outer * inner; ++o) {
+      const int64_t base = (o / inner) * s[ax] * inner + o % inner;
+      auto at = [&](int64_t j) { return x.as_double(base + j * inner); };
+      int64_t want = -1;
+      if (rank == 1 && !last)
+        for (int64_t j = 0; j < s[ax] && want < 0; ++j)
+          if (std::isnan(at(j))) want = j;
+      if (want < 0) {
+        want = 0;
+        for (int64_t j = 1; j < s[ax]; ++j) {
+          const double a = at(j), b = at(want);
+          if (is_max ? (last ? a >= b : a > b) : (last ? a <= b : a < b)) want = j;
+        }
+      }
+      EXPECT_EQ(y.data<int64_t>()[o], want) << r.op_type << " " << shape_str(s) << " axis " << axis << " last " << last
+                                            << " output " << o;
+    }
+  }
+}
+
+TEST(ArgMaxMin, MatchesOnnxRuntimeWithNan) {
+  if (ort_harness_dir().empty()) GTEST_SKIP() << "ONNX Runtime harness not installed (scripts/setup.sh)";
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> row = {-3, nan, 2, 3, 3, nan, -7, 2};
+  ModelBuilder b;
+  b.opset("", 13);
+  std::map<std::string, Tensor> inputs = {{"v", Tensor::from_vector<float>({8}, row)},
+                                          {"m", Tensor::from_vector<float>({2, 4}, row)},
+                                          {"u", random_floats({3, 4, 5}, -2, 2)}};
+  b.input("v", DType::Float32, {8}).input("m", DType::Float32, {2, 4}).input("u", DType::Float32, {3, 4, 5});
+  std::vector<std::string> outs;
+  int id = 0;
+  for (const char* op : {"ArgMax", "ArgMin"})
+    for (int64_t last : {0, 1})
+      for (const auto& [in, axis] : std::vector<std::pair<std::string, int64_t>>{{"v", 0}, {"m", 1}, {"m", 0}, {"u", 1}, {"u", -1}}) {
+        const std::string y = "y" + std::to_string(id++);
+        b.node(op, {in}, {y}, attrs_of({{"axis", axis}, {"keepdims", int64_t{id % 2}}, {"select_last_index", last}}));
+        b.output(y, DType::Int64);
+        outs.push_back(y);
+      }
+  expect_matches_ort(b.save("argmax_nan.onnx"), inputs, outs);
 }
 
 TEST(Reduce, ClearErrors) {

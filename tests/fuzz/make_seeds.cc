@@ -174,6 +174,7 @@ std::vector<std::pair<std::string, ModelBuilder>> models() {
     return a;
   }()));
   m.emplace_back("dropout", unary("Dropout", DType::Float32, {2, 3}, {}));
+  m.emplace_back("argmax", unary("ArgMax", DType::UInt8, {2, 3, 4}, attr("axis", int64_t{1})));
   {
     ModelBuilder b;
     b.input("a", DType::UInt8, {2, 4});
