@@ -260,7 +260,7 @@ Explanation explain_qlinear_concat(const ExplainContext& ec) {
   } else {
     const float real = x_s * static_cast<float>(xv - x_zp);
     const float v = real / y_s;
-    y = arith::saturate(static_cast<int64_t>(arith::rne(v)) + y_zp, qmin(t), qmax(t));
+    y = arith::quantize_value(real, y_s, y_zp, qmin(t), qmax(t));  // the kernel's table entry
     pre = static_cast<double>(v) + y_zp;
     steps = {{"dequantized", "fl32(x_s·(x − x_zp))", fmt_float(real)},
              {"scaled", "fl32(real / y_s)", fmt_float(v)},

@@ -490,7 +490,9 @@ class AveragePoolNhwcFloat final : public Kernel {
 struct AvgRequant {
   float x_scale = 1, y_scale = 1;
   int32_t x_zp = 0, y_zp = 0, qmin = 0, qmax = 255;
-  float global_scale = 0;  // fl32(x_s / fl32(y_s·N)) for the whole-input case
+  float global_scale = 0;  // fl32(x_s / fl32(y_s·N)) for the whole-input case: set_window(N)
+
+  void set_window(int64_t n) { global_scale = x_scale / (y_scale * static_cast<float>(n)); }
 
   float dequantize(int32_t q) const { return static_cast<float>(q - x_zp) * x_scale; }
   int32_t quantize(float sum, int64_t count) const {
@@ -518,7 +520,7 @@ class QAveragePoolKernel final : public Kernel {
  public:
   QAveragePoolKernel(PoolPlan p, bool include_pad, DType t, AvgRequant rq)
       : p_(std::move(p)), include_pad_(include_pad), global_(covers_whole_input(p_.g)), t_(t), rq_(rq) {
-    rq_.global_scale = rq_.x_scale / (rq_.y_scale * static_cast<float>(p_.g.in_size()));
+    rq_.set_window(p_.g.in_size());
   }
 
   void run(const RunContext& ctx) const override {
@@ -616,7 +618,15 @@ std::unique_ptr<Kernel> build_average_pool(BuildContext& ctx) {
   return std::make_unique<QAveragePoolKernel>(std::move(p), include_pad, x.dtype, rq);
 }
 
-std::unique_ptr<Kernel> build_qlinear_average_pool(BuildContext& ctx) {
+// QLinearAveragePool's validated attributes and parameters (its build and its explain).
+struct QAveragePoolSetup {
+  PoolPlan plan;
+  AvgRequant rq;
+  bool include_pad = false;
+  QuantParams y_quant;
+};
+
+QAveragePoolSetup qlinear_average_pool_setup(const BuildContext& ctx) {
   ctx.expect_inputs(4, 5);
   ctx.expect_dtype(0, {DType::UInt8, DType::Int8}, "X");
   const ValueInfo& x = ctx.input(0);
@@ -628,20 +638,27 @@ std::unique_ptr<Kernel> build_qlinear_average_pool(BuildContext& ctx) {
     nchw.pop_back();
   }
   if (ctx.attrs().has("dilations")) fail("QLinearAveragePool has no dilations attribute");
-  PoolPlan p = pool_plan(ctx, nchw, false);
-  p.channels_last = channels_last;
+  QAveragePoolSetup s;
+  s.plan = pool_plan(ctx, nchw, false);
+  s.plan.channels_last = channels_last;
   QuantInput xq = read_quant_input(ctx, 1, 2, 0, "x", x.dtype);
   QuantInput yq = read_quant_input(ctx, 3, 4, 0, "y", x.dtype);
-  AvgRequant rq;
-  rq.x_scale = xq.scale[0];
-  rq.x_zp = xq.zero_point[0];
-  rq.y_scale = yq.scale[0];
-  rq.y_zp = yq.zero_point[0];
-  rq.qmin = qmin(x.dtype);
-  rq.qmax = qmax(x.dtype);
-  const bool include_pad = ctx.attrs().get_int("count_include_pad", 0) != 0;
-  ctx.set_output(0, x.dtype, pool_out_shape(p), to_quant_params(yq));
-  return std::make_unique<QAveragePoolKernel>(std::move(p), include_pad, x.dtype, rq);
+  s.rq.x_scale = xq.scale[0];
+  s.rq.x_zp = xq.zero_point[0];
+  s.rq.y_scale = yq.scale[0];
+  s.rq.y_zp = yq.zero_point[0];
+  s.rq.qmin = qmin(x.dtype);
+  s.rq.qmax = qmax(x.dtype);
+  s.rq.set_window(s.plan.g.in_size());
+  s.include_pad = ctx.attrs().get_int("count_include_pad", 0) != 0;
+  s.y_quant = to_quant_params(yq);
+  return s;
+}
+
+std::unique_ptr<Kernel> build_qlinear_average_pool(BuildContext& ctx) {
+  QAveragePoolSetup s = qlinear_average_pool_setup(ctx);
+  ctx.set_output(0, ctx.input(0).dtype, pool_out_shape(s.plan), s.y_quant);
+  return std::make_unique<QAveragePoolKernel>(std::move(s.plan), s.include_pad, ctx.input(0).dtype, s.rq);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -831,26 +848,10 @@ Explanation explain_max_pool(const ExplainContext& ec) {
 Explanation explain_qlinear_average_pool(const ExplainContext& ec) {
   ExplainBuild eb(ec);
   const Tensor& x = *ec.inputs[0];
-  build_qlinear_average_pool(eb.ctx());
-  const bool channels_last = ec.attrs.get_int("channels_last", 0) != 0;
-  Shape nchw = x.shape();
-  if (channels_last) {
-    nchw.insert(nchw.begin() + 1, nchw.back());
-    nchw.pop_back();
-  }
-  PoolPlan p = pool_plan(eb.ctx(), nchw, false);
-  p.channels_last = channels_last;
-  AvgRequant rq;
-  const QuantInput xq = read_quant_input(eb.ctx(), 1, 2, 0, "x", x.dtype());
-  const QuantInput yq = read_quant_input(eb.ctx(), 3, 4, 0, "y", x.dtype());
-  rq.x_scale = xq.scale[0];
-  rq.x_zp = xq.zero_point[0];
-  rq.y_scale = yq.scale[0];
-  rq.y_zp = yq.zero_point[0];
-  rq.qmin = qmin(x.dtype());
-  rq.qmax = qmax(x.dtype());
-  rq.global_scale = rq.x_scale / (rq.y_scale * static_cast<float>(p.g.in_size()));
-  const bool include_pad = ec.attrs.get_int("count_include_pad", 0) != 0;
+  const QAveragePoolSetup s = qlinear_average_pool_setup(eb.ctx());  // the build's own checks
+  const PoolPlan& p = s.plan;
+  const AvgRequant& rq = s.rq;
+  const bool include_pad = s.include_pad;
   const PoolElement e = pool_element(p, x, ec.index);
 
   Explanation ex = window_explanation("QLinearAveragePool", ec, e, p);

@@ -27,6 +27,12 @@ constexpr bool is_real = std::is_same_v<T, float> || std::is_same_v<T, double>;
 template <class T>
 constexpr bool is_numeric = is_real<T> || (std::is_integral_v<T> && !std::is_same_v<T, bool>);
 
+// The element types the reductions and ArgMax/ArgMin take: float32/float64, or an integer type.
+bool is_real_dtype(DType t) { return t == DType::Float32 || t == DType::Float64; }
+bool is_integer_dtype(DType t) {
+  return !is_real_dtype(t) && t != DType::Bool && t != DType::String && t != DType::Float16 && t != DType::BFloat16;
+}
+
 template <class T>
 bool is_nan(T v) {
   if constexpr (is_real<T>) return std::isnan(v);
@@ -302,10 +308,8 @@ std::unique_ptr<Kernel> build_reduce(BuildContext& ctx) {
     if (!reduced[d]) out.push_back(x.shape[d]);
     else if (keepdims) out.push_back(1);
   }
-  const bool real = x.dtype == DType::Float32 || x.dtype == DType::Float64;
-  const bool integer = !real && x.dtype != DType::Bool && x.dtype != DType::String &&
-                       x.dtype != DType::Float16 && x.dtype != DType::BFloat16;
-  if (!real && (RealOnly || !integer))
+  const bool real = is_real_dtype(x.dtype);
+  if (!real && (RealOnly || !is_integer_dtype(x.dtype)))
     fail("input type must be ", RealOnly ? "float32 or float64" : "float32, float64 or an integer type",
          ", got ", dtype_name(x.dtype));
   QuantParams q = keeps_quant<Policy>() && !x.quant.per_axis() ? x.quant : QuantParams{};
@@ -387,10 +391,7 @@ std::unique_ptr<Kernel> build_arg(BuildContext& ctx) {
   Shape out = x.shape;
   if (keepdims) out[static_cast<size_t>(axis)] = 1;
   else out.erase(out.begin() + axis);
-  const bool real = x.dtype == DType::Float32 || x.dtype == DType::Float64;
-  const bool integer = !real && x.dtype != DType::Bool && x.dtype != DType::String && x.dtype != DType::Float16 &&
-                       x.dtype != DType::BFloat16;
-  if (!real && !integer) fail("input type must be float32, float64 or an integer type, got ", dtype_name(x.dtype));
+  if (!is_real_dtype(x.dtype) && !is_integer_dtype(x.dtype)) fail("input type must be float32, float64 or an integer type, got ", dtype_name(x.dtype));
   ctx.set_output(0, DType::Int64, out);
   const int64_t n = x.shape[static_cast<size_t>(axis)];
   return visit_dtype(x.dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
